@@ -1,0 +1,1 @@
+"""historian package."""
