@@ -172,6 +172,7 @@ def cross_check(plant: PlantConfig) -> list[ConfigIssue]:
 
     need_tag(plant.line.estop, "line.estop")
     need_tag(plant.line.heartbeat, "line.heartbeat", writable=True)
+    need_tag(plant.line.plc_watchdog_tripped, "line.plc_watchdog_tripped")
     tank_ids = {t.id for t in plant.tanks}
     for i, tid in enumerate(plant.line.tank_order):
         if tid not in tank_ids:

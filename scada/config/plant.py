@@ -27,6 +27,8 @@ class LineConfig(StrictModel):
     """Digital input that is true while the emergency-stop chain is OPEN (tripped)."""
     heartbeat: TagName | None = None
     """Register the server increments every scan; the PLC de-energises outputs when it stops."""
+    plc_watchdog_tripped: TagName | None = None
+    """Digital input the PLC sets when its watchdog has de-energised the outputs."""
     watchdog_timeout_s: PositiveFloat = 3.0
     ambient_c: float = 20.0
     tank_order: list[Ident] = []
