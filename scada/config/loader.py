@@ -250,7 +250,7 @@ def parse_config(data: Any, source: str = "", lines: dict[str, int] | None = Non
         issues = []
         for err in e.errors():
             loc = tuple(err["loc"])
-            if len(loc) > 3 and loc[0] == "devices" and loc[2] in ("modbus_tcp", "modbus_rtu", "opcua"):
+            if len(loc) > 2 and loc[0] == "devices" and loc[2] in ("modbus_tcp", "modbus_rtu", "opcua"):
                 loc = loc[:2] + loc[3:]  # drop the discriminator pydantic inserts
             path = _path(loc)
             msg = err["msg"]
