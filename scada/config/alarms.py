@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from scada.config.base import Ident, NonNegFloat, StrictModel
+from scada.config.base import Ident, NonNegFloat, PositiveFloat, StrictModel
+from scada.conditions import ConditionSyntaxError, parse_condition
 
 
 class Priority(StrEnum):
@@ -45,6 +46,26 @@ class AlarmConfig(StrictModel):
     off_delay_s: NonNegFloat = 0.0
     priority: Priority = Priority.MEDIUM
     message: str = ""
+    rate_window_s: PositiveFloat = 30.0
+    """For kind rate: the rate is the change over this window (a noisy value has no useful scan-to-scan rate)."""
+    on_uncertain: bool = False
+    """For kind quality: also alarm on Uncertain quality (default: Bad only)."""
+    suppress_when: list[str] = []
+    """Suppression by design: conditions of the tank (interlock language), any true hides the alarm,
+    e.g. ``not load_present`` for a current alarm that means nothing without a load."""
+
+    @field_validator("suppress_when")
+    @classmethod
+    def _parse_suppress(cls, v: list[str]) -> list[str]:
+        errors = []
+        for i, text in enumerate(v):
+            try:
+                parse_condition(text)
+            except ConditionSyntaxError as e:
+                errors.append(f"[{i}] {e}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return v
 
     @model_validator(mode="after")
     def _fields(self) -> AlarmConfig:
@@ -58,4 +79,28 @@ class AlarmConfig(StrictModel):
             raise ValueError("a deviation alarm needs 'deviation'")
         if self.kind is AlarmKind.RATE and self.rate_per_min is None:
             raise ValueError("a rate alarm needs 'rate_per_min'")
+        return self
+
+
+class AlarmSettings(StrictModel):
+    """Plant-wide alarm management settings (ISA-18.2 figures; the engine's defaults)."""
+
+    max_shelve_s: Annotated[float, Field(gt=0)] = 8 * 3600.0
+    """Longest an operator may shelve an alarm (a shift)."""
+    flood_window_s: Annotated[float, Field(gt=0)] = 600.0
+    flood_start: Annotated[int, Field(ge=1)] = 10
+    """More than this many new alarms in the window, per area, is a flood."""
+    flood_end: Annotated[int, Field(ge=0)] = 5
+    """The flood ends when fewer than this many remain in the window."""
+    standing_s: Annotated[float, Field(gt=0)] = 24 * 3600.0
+    """An alarm active longer than this is a standing alarm."""
+    chatter_count: Annotated[int, Field(ge=2)] = 3
+    chatter_window_s: Annotated[float, Field(gt=0)] = 60.0
+    """``chatter_count`` activations within this window make an alarm chattering."""
+    stream_maxsize: Annotated[int, Field(ge=10)] = 10_000
+
+    @model_validator(mode="after")
+    def _flood(self) -> AlarmSettings:
+        if self.flood_end > self.flood_start:
+            raise ValueError("flood_end must not be above flood_start")
         return self

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 class StrictModel(BaseModel):
     """Frozen, and unknown keys are errors: a typo must never be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True)
 
 
 _TAG_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")

@@ -14,6 +14,7 @@ from scada.config.tanks import TankConfig
 
 class ScanConfig(StrictModel):
     period_s: Annotated[float, Field(ge=0.02, le=5.0)] = 0.25
+    """Scan period in seconds (0.1-1 s typical; the demo uses 0.25 s)."""
     output_refresh_s: PositiveFloat = 5.0
     """Every output is rewritten at least this often, even when unchanged."""
     stall_periods: Annotated[int, Field(ge=2, le=100)] = 4
@@ -22,7 +23,9 @@ class ScanConfig(StrictModel):
 
 class LineConfig(StrictModel):
     name: str = "Plating line"
+    """Display name of the line."""
     prefix: TagName = "line1"
+    """Prefix of the tag names the server derives (voted values, loop state)."""
     estop: TagName | None = None
     """Digital input that is true while the emergency-stop chain is OPEN (tripped)."""
     heartbeat: TagName | None = None
@@ -30,7 +33,9 @@ class LineConfig(StrictModel):
     plc_watchdog_tripped: TagName | None = None
     """Digital input the PLC sets when its watchdog has de-energised the outputs."""
     watchdog_timeout_s: PositiveFloat = 3.0
+    """Heartbeat silence after which the PLC program de-energises every output."""
     ambient_c: float = 20.0
+    """Ambient temperature (simulator heat loss, default alarm context)."""
     tank_order: list[Ident] = []
     """Order of tanks on the line (default: their order in ``tanks``)."""
 
@@ -39,11 +44,17 @@ class PlantConfig(StrictModel):
     """The validated plant. Build it with :func:`scada.config.load_config`."""
 
     version: int = 1
+    """Schema version of this file (1)."""
     line: LineConfig = LineConfig()
+    """Line-wide signals and settings."""
     scan: ScanConfig = ScanConfig()
+    """Scan engine timing."""
     devices: list[DeviceConfig] = []
+    """PLC connections; `protocol` selects the kind."""
     tags: list[TagConfig] = []
+    """Every signal read from or written to a device, plus server-side tags."""
     tanks: list[TankConfig] = []
+    """The tanks of the line with their sensors, outputs, loops, interlocks and alarms."""
 
     _tag_idx: dict[str, TagConfig] | None = PrivateAttr(default=None)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from scada.config.base import NonNegFloat, PositiveFloat, StrictModel
 
@@ -21,8 +21,10 @@ class ThermalSim(StrictModel):
     """Linearised heat loss to ambient (W/K), surface + walls."""
     heater_kw: NonNegFloat = 12.0
     cooler_kw: NonNegFloat = 0.0
-    initial_c: float | None = None
+    initial_c: Annotated[float, Field(ge=-20, le=120)] | None = None
     """Starting bath temperature (ambient when unset)."""
+    cooling_water_c: float = 15.0
+    """Cooling-coil water temperature: the coil removes nothing below it."""
 
 
 class PhSim(StrictModel):
@@ -64,11 +66,29 @@ class LevelSim(StrictModel):
     makeup_l_min: PositiveFloat = 10.0
     dragout_l_per_load: NonNegFloat = 0.2
 
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelSim:
+        if not self.low_low_fraction <= self.low_fraction <= self.high_fraction:
+            raise ValueError("level switches must be ordered low_low_fraction <= low_fraction <= high_fraction")
+        return self
+
 
 class ProbeSim(StrictModel):
     noise: NonNegFloat = 0.05
     offset: float = 0.0
     lag_s: NonNegFloat = 0.0
+    offsets: list[float] = []
+    """Extra calibration offset of probe i (added to ``offset``): two probes that disagree."""
+
+
+class RinseSim(StrictModel):
+    """Rinse conductivity: drag-in of bath with each load, washed out by the rinse-water flow."""
+
+    flow_l_min: PositiveFloat = 5.0
+    feed_us_cm: NonNegFloat = 10.0
+    dragin_us_cm_per_load: NonNegFloat = 60.0
+    initial_us_cm: NonNegFloat | None = None
+    """Starting conductivity (the feed-water value when unset)."""
 
 
 class SimulationConfig(StrictModel):
@@ -77,6 +97,7 @@ class SimulationConfig(StrictModel):
     rectifier: RectifierSim | None = None
     plating: PlatingSim | None = None
     level: LevelSim = LevelSim()
+    rinse: RinseSim | None = None
     probe_noise: dict[str, ProbeSim] = {}
     """Per sensor group (``temperature``, ``ph``...): noise and offset applied to every probe."""
     load_area_dm2: Annotated[float, Field(gt=0)] | None = None

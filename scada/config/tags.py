@@ -59,12 +59,16 @@ class ModbusAddress(StrictModel):
     """A Modbus location. ``address`` is the 0-based PDU offset (register 40001 is holding 0)."""
 
     table: ModbusTable
+    """Modbus table: `holding`, `input` (registers) or `coil`, `discrete` (bits)."""
     address: Annotated[int, Field(ge=0, le=65535)]
     type: DataType = DataType.UINT16
+    """Data type; 32/64-bit types span 2/4 registers."""
     bit: Annotated[int, Field(ge=0, le=15)] | None = None
+    """Bit number (0 = least significant) for type `bit`."""
     word_order: WordOrder | None = None
     """Overrides the device's word order for this tag."""
     byte_order: ByteOrder | None = None
+    """Overrides the device's byte order for this tag."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusAddress:
@@ -96,9 +100,13 @@ class Scale(StrictModel):
     """Linear scaling raw -> engineering: ``eng = eng_min + (raw - raw_min) * span_eng / span_raw``."""
 
     raw_min: float
+    """Raw value at the low end (e.g. 4000 counts = 4 mA)."""
     raw_max: float
+    """Raw value at the high end."""
     eng_min: float
+    """Engineering value at raw_min."""
     eng_max: float
+    """Engineering value at raw_max."""
 
     @model_validator(mode="after")
     def _nonzero(self) -> Scale:
@@ -124,24 +132,36 @@ class HistoryPolicy(StrictModel):
     """How the historian logs this tag (see docs/configuration.md)."""
 
     mode: Literal["on_change", "periodic", "swinging_door", "off"] = "on_change"
+    """How samples are logged."""
     deadband: Annotated[float, Field(ge=0)] = 0.0
+    """on_change: absolute change that is logged; swinging_door: the error bound."""
     deadband_percent: Annotated[float, Field(ge=0, le=100)] = 0.0
+    """Deadband as percent of the scale span (used when larger than `deadband`)."""
     max_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    """A sample is logged at least this often, so a flat line is provably flat."""
     period_s: Annotated[float, Field(gt=0)] | None = None
+    """periodic: logging period."""
     retention_days: Annotated[float, Field(gt=0)] | None = None
+    """Samples older than this are deleted (global retention when unset)."""
 
 
 class TagConfig(StrictModel):
     name: TagName
+    """Dotted lower_snake name from line to signal, e.g. `line1.nickel.temp.a`."""
     device: Ident | None = None
     """``None`` for a tag computed by the server (voted values, counters, setpoints held in memory)."""
     modbus: ModbusAddress | None = None
+    """Location on a Modbus device."""
     opcua: OpcUaAddress | None = None
+    """Location on an OPC UA server."""
     scale: Scale | None = None
+    """Linear raw -> engineering scaling."""
     signal: Literal["ma_4_20"] | None = None
     """``ma_4_20``: raw_min..raw_max is a 4-20 mA loop, so NAMUR NE 43 failure currents are detected."""
     unit: str = ""
+    """Engineering unit shown with the value (degC, pH, A, V ...)."""
     access: Access = Access.READ
+    """`read`, or `read_write` for outputs and setpoints."""
     limits: Range | None = None
     """Engineering limits: no write outside them, by anyone."""
     operator_limits: Range | None = None
@@ -151,8 +171,11 @@ class TagConfig(StrictModel):
     initial: float | bool | None = None
     """Starting value of a server-side (device-less) tag such as a setpoint."""
     description: str = ""
+    """Free text shown in the HMI (always rendered as text)."""
     poll_period_s: Annotated[float, Field(gt=0)] | None = None
+    """Overrides the device's poll period for this tag."""
     history: HistoryPolicy = HistoryPolicy()
+    """Historian logging policy."""
     verify_write: bool = False
     """Read the value back after writing and report a mismatch."""
 

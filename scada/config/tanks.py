@@ -47,14 +47,18 @@ class Voting(StrEnum):
 
 class FrozenCheck(StrictModel):
     window_s: PositiveFloat = 60.0
+    """Time without change (beyond epsilon) after which a probe counts as frozen."""
     epsilon: NonNegFloat = 0.01
+    """Smallest change that counts as movement."""
 
 
 class SensorGroupConfig(StrictModel):
     """One measured quantity, from one or more redundant probes, voted into one validated value."""
 
     tags: Annotated[list[TagName], Field(min_length=1, max_length=3)]
+    """The redundant probes (1-3 tags)."""
     voting: Voting = Voting.ONE_OO_ONE
+    """Redundancy scheme: 1oo1, 1oo2, 2oo2, 2oo3 (median)."""
     safe_direction: Literal["high", "low", "none"] = "none"
     """For 1oo2: which probe wins when they disagree (``high`` for over-temperature protection)."""
     range: Range | None = None
@@ -65,7 +69,9 @@ class SensorGroupConfig(StrictModel):
     discrepancy: PositiveFloat | None = None
     """Largest allowed difference between a probe and the voted value."""
     discrepancy_delay_s: NonNegFloat = 30.0
+    """How long a discrepancy must last before the probe is flagged."""
     unit: str = ""
+    """Engineering unit of the voted value."""
 
     @model_validator(mode="after")
     def _voting(self) -> SensorGroupConfig:
@@ -78,8 +84,11 @@ class SensorGroupConfig(StrictModel):
 
 class ProcessWindow(StrictModel):
     temperature_c: Range | None = None
+    """Temperature window of the bath chemistry (degC)."""
     ph: Range | None = None
+    """pH window."""
     current_density_a_dm2: Range | None = None
+    """Cathode current density window (A/dm2)."""
 
 
 # Role names the simulator and the engine understand; other names are allowed for custom signals.
@@ -95,22 +104,35 @@ KNOWN_OUTPUTS = {
 
 class TankConfig(StrictModel):
     id: Ident
+    """Unique tank id (lower_snake)."""
     name: str
+    """Display name."""
     process: ProcessType
+    """Process type (drives simulator defaults and default alarms)."""
     prefix: TagName | None = None
     """Tag-name prefix of the values the server derives for this tank (default ``line.<id>``)."""
     volume_l: PositiveFloat
+    """Working volume in litres."""
     area: Ident = "line"
     """Alarm area (flood detection and the HMI group alarms by area)."""
     window: ProcessWindow = ProcessWindow()
+    """Process window of the chemistry (from the supplier TDS)."""
     sensors: dict[Ident, SensorGroupConfig] = {}
+    """Measured quantities by name (temperature, ph, current, voltage, amp_hours, conductivity, level)."""
     inputs: dict[Ident, TagName] = {}
+    """Digital inputs by role (level_low, level_low_low, level_high, exhaust_fan_running, rectifier_fault, load_present, heater_overtemp)."""
     outputs: dict[Ident, TagName] = {}
+    """Outputs by role (heater, cooler, acid_pump, base_pump, rectifier_enable, rectifier_setpoint, makeup_valve, additive_pump, exhaust_fan)."""
     loops: list[LoopConfig] = []
+    """Control loops."""
     interlocks: list[InterlockConfig] = []
+    """Interlocks (fail-safe trips)."""
     alarms: list[AlarmConfig] = []
+    """Alarms in addition to the defaults derived from the window."""
     simulation: SimulationConfig | None = None
+    """Physics parameters for the simulator (ignored by the server)."""
     in_service: bool = True
+    """A tank out of service has its alarms suppressed by design."""
 
     def tag_prefix(self, line_prefix: str) -> str:
         return self.prefix or f"{line_prefix}.{self.id}"

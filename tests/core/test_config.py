@@ -237,3 +237,10 @@ def test_scale_round_trip() -> None:
     s = Scale(raw_min=4000, raw_max=20000, eng_min=0, eng_max=100)
     assert s.to_eng(12000) == pytest.approx(50.0)
     assert s.to_raw(s.to_eng(7331)) == pytest.approx(7331)
+
+
+def test_configuration_doc_reference_is_current() -> None:
+    from scada.config.reference import splice
+
+    doc = (EXAMPLE.parents[1] / "docs" / "configuration.md").read_text()
+    assert splice(doc) == doc, "run: python -m scada.config.reference --write docs/configuration.md"
