@@ -6,7 +6,10 @@ Each problem is a :class:`ConfigIssue` with the key path a plant engineer can fi
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +56,34 @@ def _path(loc: tuple[Any, ...]) -> str:
 # ---------------------------------------------------------------- YAML with line numbers
 
 
-def _yaml_to_data(text: str, source: str) -> tuple[Any, dict[str, int]]:
-    """Parse YAML into plain data and a map key-path -> line; duplicate keys are errors."""
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: str, path: str, line: int, env: Mapping[str, str], issues: list[ConfigIssue]) -> str:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` with environment values (deployment overrides)."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        issues.append(ConfigIssue(path, f"environment variable {name} is not set and has no default "
+                                        f"(write ${{{name}:-value}})", line))
+        return m.group(0)
+
+    return _ENV_RE.sub(sub, value)
+
+
+def _yaml_to_data(
+    text: str, source: str, env: Mapping[str, str] | None = None
+) -> tuple[Any, dict[str, int]]:
+    """Parse YAML into plain data and a map key-path -> line; duplicate keys are errors.
+
+    Plain string scalars may use ``${NAME}`` or ``${NAME:-default}`` to take a value from the
+    environment (how docker-compose points the server at its simulator or database).
+    """
+    env = os.environ if env is None else env
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -83,6 +112,12 @@ def _yaml_to_data(text: str, source: str) -> tuple[Any, dict[str, int]]:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [walk(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:str" and "${" in node.value:
+            resolved = _interpolate(node.value, path, node.start_mark.line + 1, env, dupes)
+            if node.style is None and resolved != node.value:
+                # re-resolve plain scalars so "${PORT:-502}" becomes an int like a literal 502 would
+                return yaml.safe_load(resolved) if resolved.strip() else resolved
+            return resolved
         return constructor.construct_object(node, deep=True)
 
     data = walk(root, "")

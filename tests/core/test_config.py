@@ -244,3 +244,19 @@ def test_configuration_doc_reference_is_current() -> None:
 
     doc = (EXAMPLE.parents[1] / "docs" / "configuration.md").read_text()
     assert splice(doc) == doc, "run: python -m scada.config.reference --write docs/configuration.md"
+
+
+def test_environment_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = EXAMPLE.read_text().replace("host: 127.0.0.1", "host: ${PLC1_HOST:-127.0.0.1}", 1)
+    text = text.replace("port: 15020", "port: ${PLC1_PORT:-15020}", 1)
+    f = tmp_path / "plant.yaml"
+    f.write_text(text)
+    assert load_config(f).device("plc1").host == "127.0.0.1"
+    monkeypatch.setenv("PLC1_HOST", "simulator")
+    monkeypatch.setenv("PLC1_PORT", "502")
+    plc = load_config(f).device("plc1")
+    assert plc.host == "simulator" and plc.port == 502
+    f.write_text(text.replace("${PLC1_HOST:-127.0.0.1}", "${NO_SUCH_VAR_X}"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(f)
+    assert exc.value.issues[0].path == "devices[0].host" and "NO_SUCH_VAR_X" in exc.value.issues[0].message
