@@ -102,6 +102,29 @@ KNOWN_OUTPUTS = {
 }
 
 
+class AdditiveConfig(StrictModel):
+    """An additive replenished by amp-hours through a dosing pump (scada/plating/amphours.py)."""
+
+    name: Ident
+    """Additive name (e.g. ``brightener``)."""
+    ml_per_kah: PositiveFloat
+    """Replenishment rate from the supplier TDS, mL per 1000 Ah."""
+    dose_ml: PositiveFloat
+    """Volume of one dose: a dose runs each time ``dose_ml / ml_per_kah`` kAh have passed."""
+    pump_ml_min: PositiveFloat
+    """Dosing-pump flow (mL/min): the pump runs ``volume / flow`` for a dose."""
+    output: Ident = "additive_pump"
+    """Output role of the tank that drives the pump."""
+    max_single_ml: PositiveFloat | None = None
+    """Largest single addition (e.g. 0.5 mL/L x bath volume); a backlog is dosed in several doses."""
+
+    @model_validator(mode="after")
+    def _dose(self) -> AdditiveConfig:
+        if self.max_single_ml is not None and self.dose_ml > self.max_single_ml:
+            raise ValueError(f"dose_ml ({self.dose_ml}) is larger than max_single_ml ({self.max_single_ml})")
+        return self
+
+
 class TankConfig(StrictModel):
     id: Ident
     """Unique tank id (lower_snake)."""
@@ -133,6 +156,18 @@ class TankConfig(StrictModel):
     """Physics parameters for the simulator (ignored by the server)."""
     in_service: bool = True
     """A tank out of service has its alarms suppressed by design."""
+    additives: list[AdditiveConfig] = []
+    """Additives replenished by amp-hours (dosing pump output role, mL/kAh)."""
+
+    @model_validator(mode="after")
+    def _additives(self) -> TankConfig:
+        names = [a.name for a in self.additives]
+        if len(set(names)) != len(names):
+            raise ValueError("additives: the same additive name appears twice")
+        for a in self.additives:
+            if a.output not in self.outputs:
+                raise ValueError(f"additive {a.name!r}: tank {self.id!r} has no output {a.output!r}")
+        return self
 
     def tag_prefix(self, line_prefix: str) -> str:
         return self.prefix or f"{line_prefix}.{self.id}"
