@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from scada.config.base import Ident, NonNegFloat, PositiveFloat, StrictModel
 from scada.conditions import ConditionSyntaxError, parse_condition
+from scada.config.base import Ident, NonNegFloat, PositiveFloat, StrictModel
 
 
 class Priority(StrEnum):
