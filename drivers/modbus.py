@@ -93,6 +93,8 @@ class _Unit:
     last_error: str = ""
     last_error_ts: float | None = None
     bad_requests: set[int] = field(default_factory=set)
+    failing: bool = False
+    """Last attempt timed out or the connection was lost: no fresh data, whatever the timestamps."""
 
     @property
     def name(self) -> str:
@@ -176,6 +178,9 @@ class ModbusDriver:
             self._status.state = "stopped"
             self._emit({t: Sample.bad(QualityReason.OUT_OF_SERVICE, self.clock(), "device disabled") for t in self._by_tag})
             return
+        if self._status.requests == 0:  # nothing read yet: say so rather than leave tags unset
+            now = self.clock()
+            self._emit({t: Sample.bad(QualityReason.WAITING_FOR_INITIAL_DATA, now) for t in self._by_tag})
         self._task = asyncio.create_task(self._run(), name=f"modbus-poll-{self.name}")
 
     async def stop(self) -> None:
@@ -264,7 +269,7 @@ class ModbusDriver:
         now = self.clock()
         out: dict[str, Sample] = {}
         for u in self.units:
-            u.last_error, u.last_error_ts = reason, now
+            u.last_error, u.last_error_ts, u.failing = reason, now, True
             for t in u.tags:
                 out[t] = Sample.bad(QualityReason.COMM_FAILURE, now, reason)
         self._emit(out)
@@ -331,8 +336,8 @@ class ModbusDriver:
                     if req in reqs:
                         out.update(await self._read_request(unit, i, req))
                 any_ok = True
-                if unit.backoff_s:
-                    unit.backoff_s = 0.0
+                unit.failing = False
+                unit.backoff_s = 0.0
                 self._health.ok(f"{unit.name}")
                 for t, why in unit.plan.unplannable.items():
                     out[t] = Sample.bad(QualityReason.CONFIG_ERROR, self.clock(), why)
@@ -354,7 +359,7 @@ class ModbusDriver:
         unit.backoff_s = min(unit.backoff_s * 2 if unit.backoff_s else d.reconnect_delay_s, d.reconnect_max_s)
         unit.retry_at = time.monotonic() + unit.backoff_s
         now = self.clock()
-        unit.last_error, unit.last_error_ts = reason, now
+        unit.last_error, unit.last_error_ts, unit.failing = reason, now, True
         self._set_error(f"{unit.name}: {reason}")
         self._health.fail(unit.name, reason)
         return {t: Sample.bad(QualityReason.COMM_FAILURE, now, reason) for t in unit.tags}
@@ -403,9 +408,10 @@ class ModbusDriver:
         problem = self._response_problem(rr, req)
         if problem is not None:
             code = getattr(rr, "exception_code", None)
-            if code in _UNIT_UNREACHABLE:
-                raise _Timeout(problem)
             self._status.errors += 1
+            if code in _UNIT_UNREACHABLE:
+                self._status.timeouts += 1
+                raise _Timeout(problem)
             self._set_error(f"{key}: {problem}")
             unit.last_error, unit.last_error_ts = problem, now
             self._health.fail(key, problem)
@@ -541,7 +547,10 @@ class ModbusDriver:
         else:
             now = self.clock()
             fresh_limit = 2 * self._min_period + self.primary.timeout_s * (self.primary.retries + 1) + 0.5
-            fresh_units = [u for u in self.units if u.last_good_ts is not None and now - u.last_good_ts <= fresh_limit]
+            fresh_units = [
+                u for u in self.units
+                if not u.failing and u.last_good_ts is not None and now - u.last_good_ts <= fresh_limit
+            ]
             degraded = any(u.bad_requests or u.plan.unplannable for u in fresh_units)
             if not fresh_units:
                 s.state = "connecting" if not self._ever_connected and not self._status.last_error else "down"
@@ -556,6 +565,7 @@ class ModbusDriver:
                 "last_error": u.last_error,
                 "last_error_ts": u.last_error_ts,
                 "backoff_s": u.backoff_s,
+                "failing": u.failing,
                 "requests_planned": len(u.plan.requests),
             }
             for u in self.units
