@@ -1,0 +1,260 @@
+"""Read side: raw ranges, bucketed aggregates computed in SQL, step-plot anchors, CSV, events, retention.
+
+Aggregates use only usable rows (quality Good or Uncertain with a non-NULL value). The time-weighted
+average holds each usable sample until the next stored sample of the tag (of any quality: a Bad
+sample ends the hold) or the end of its bucket, whichever comes first; time before the first sample
+of a bucket is not counted. ``tests/historian/test_queries.py`` checks every figure against numpy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from scada.events import Event, EventKind
+from scada.tags import Quality
+
+_QUALITY = {q.value: q for q in Quality}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """One row read back from ``samples``."""
+
+    ts: float
+    value: float | None
+    quality: Quality
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Aggregates of one tag over ``[start, end)``. Empty buckets have count 0 and None figures."""
+
+    start: float
+    end: float
+    count: int
+    avg: float | None
+    min: float | None
+    max: float | None
+    first: float | None
+    last: float | None
+    twa: float | None
+    """Time-weighted average (sample-and-hold, see module docstring)."""
+
+
+class UnknownTag(KeyError):
+    """A query named a tag the historian has never stored."""
+
+    def __str__(self) -> str:
+        return f"unknown tag {self.args[0]!r}: not in the historian's tags table"
+
+
+async def tag_id(conn: AsyncConnection, name: str) -> int:
+    res = await conn.execute(text("SELECT id FROM tags WHERE name = :n"), {"n": name})
+    row = res.first()
+    if row is None:
+        raise UnknownTag(name)
+    return int(row[0])
+
+
+def _sample(row: Any) -> StoredSample:
+    return StoredSample(float(row[0]), None if row[1] is None else float(row[1]), _QUALITY[int(row[2])], row[3])
+
+
+async def query_raw(engine: AsyncEngine, tag: str, start: float, end: float) -> list[StoredSample]:
+    """Every stored row of ``tag`` with ``start <= ts < end``, oldest first."""
+    async with engine.connect() as conn:
+        tid = await tag_id(conn, tag)
+        res = await conn.execute(
+            text("SELECT ts, value, quality, reason FROM samples WHERE tag_id = :t AND ts >= :a AND ts < :b "
+                 "ORDER BY ts"),
+            {"t": tid, "a": start, "b": end},
+        )
+        return [_sample(r) for r in res.all()]
+
+
+async def last_before(engine: AsyncEngine, tag: str, ts: float) -> StoredSample | None:
+    """The newest row of ``tag`` strictly before ``ts`` (where a step plot starts), or None."""
+    async with engine.connect() as conn:
+        tid = await tag_id(conn, tag)
+        res = await conn.execute(
+            text("SELECT ts, value, quality, reason FROM samples WHERE tag_id = :t AND ts < :b "
+                 "ORDER BY ts DESC LIMIT 1"),
+            {"t": tid, "b": ts},
+        )
+        row = res.first()
+        return None if row is None else _sample(row)
+
+
+def _aggregate_sql(dialect: str) -> str:
+    raw = "(ts - :start) / :width"
+    b = f"CAST({raw} AS INTEGER)" if dialect == "sqlite" else f"CAST(floor({raw}) AS INTEGER)"
+    # the bucket end as a window bound; the last bucket ends exactly at :end
+    return f"""
+WITH r AS (
+    SELECT ts, value, quality, LEAD(ts) OVER (ORDER BY ts) AS next_ts,
+           CASE WHEN {b} >= :n THEN :n - 1 ELSE {b} END AS b
+    FROM samples WHERE tag_id = :tag AND ts >= :start AND ts < :end
+), u AS (
+    SELECT b, ts, value,
+           CASE WHEN b = :n - 1 THEN :end ELSE :start + (b + 1) * :width END AS bend, next_ts
+    FROM r WHERE quality > 0 AND value IS NOT NULL
+), h AS (
+    SELECT b, ts, value,
+           (CASE WHEN next_ts IS NULL OR next_ts > bend THEN bend ELSE next_ts END) - ts AS dur
+    FROM u
+), g AS (
+    SELECT b, COUNT(*) AS n, AVG(value) AS avg_v, MIN(value) AS min_v, MAX(value) AS max_v,
+           MIN(ts) AS first_ts, MAX(ts) AS last_ts, SUM(value * dur) AS wsum, SUM(dur) AS wdur
+    FROM h GROUP BY b
+)
+SELECT g.b, g.n, g.avg_v, g.min_v, g.max_v, f.value, l.value, g.wsum, g.wdur
+FROM g
+JOIN samples f ON f.tag_id = :tag AND f.ts = g.first_ts
+JOIN samples l ON l.tag_id = :tag AND l.ts = g.last_ts
+ORDER BY g.b
+"""
+
+
+async def query_aggregates(
+    engine: AsyncEngine, tags: list[str], start: float, end: float, buckets: int
+) -> dict[str, list[Bucket]]:
+    """``buckets`` equal time buckets over ``[start, end)`` per tag, every bucket listed."""
+    if buckets < 1:
+        raise ValueError(f"buckets must be >= 1, not {buckets}")
+    if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
+        raise ValueError(f"empty or invalid time range [{start}, {end})")
+    width = (end - start) / buckets
+    sql = text(_aggregate_sql(engine.dialect.name))
+    out: dict[str, list[Bucket]] = {}
+    async with engine.connect() as conn:
+        for tag in tags:
+            tid = await tag_id(conn, tag)
+            res = await conn.execute(
+                sql, {"tag": tid, "start": start, "end": end, "width": width, "n": buckets}
+            )
+            got = {int(r[0]): r for r in res.all()}
+            series: list[Bucket] = []
+            for i in range(buckets):
+                b0 = start + i * width
+                b1 = end if i == buckets - 1 else start + (i + 1) * width
+                r = got.get(i)
+                if r is None:
+                    series.append(Bucket(b0, b1, 0, None, None, None, None, None, None))
+                    continue
+                twa = float(r[7]) / float(r[8]) if r[8] else None
+                series.append(Bucket(b0, b1, int(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]),
+                                     float(r[6]), twa))
+            out[tag] = series
+    return out
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def export_csv(engine: AsyncEngine, tags: list[str], start: float, end: float) -> str:
+    """CSV (long format: one row per sample) of ``tags`` over ``[start, end)``, by tag then time."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["time_utc", "ts", "tag", "value", "quality", "reason"])
+    for tag in tags:
+        for s in await query_raw(engine, tag, start, end):
+            w.writerow([_iso(s.ts), repr(s.ts), tag, "" if s.value is None else repr(s.value), s.quality.label,
+                        s.reason or ""])
+    return buf.getvalue()
+
+
+async def query_events(
+    engine: AsyncEngine,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    kinds: list[str] | None = None,
+    tank: str | None = None,
+    priority: str | None = None,
+    state: str | None = None,
+    source: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+    newest_first: bool = True,
+) -> list[Event]:
+    """Events matching every given filter, newest first by default, paged by ``limit``/``offset``."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": int(limit), "offset": int(offset)}
+    for col, val in (("tank", tank), ("priority", priority), ("state", state), ("source", source)):
+        if val is not None:
+            where.append(f"{col} = :{col}")
+            params[col] = val
+    if start is not None:
+        where.append("ts >= :start")
+        params["start"] = start
+    if end is not None:
+        where.append("ts < :end")
+        params["end"] = end
+    if kinds:
+        where.append("kind IN :kinds")
+        params["kinds"] = [str(k) for k in kinds]
+    order = "DESC" if newest_first else "ASC"
+    sql = text(
+        "SELECT id, ts, kind, source, message, tank, area, priority, state, value, username, comment, data "
+        f"FROM events {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"ORDER BY ts {order}, id {order} LIMIT :limit OFFSET :offset"
+    )
+    if kinds:
+        sql = sql.bindparams(bindparam("kinds", expanding=True))
+    async with engine.connect() as conn:
+        res = await conn.execute(sql, params)
+        rows = res.all()
+    out: list[Event] = []
+    for r in rows:
+        data = r[12]
+        if isinstance(data, str):
+            data = json.loads(data) if data else {}
+        out.append(Event(ts=float(r[1]), kind=EventKind(r[2]), source=r[3], message=r[4] or "", tank=r[5],
+                         area=r[6], priority=r[7], state=r[8], value=None if r[9] is None else float(r[9]),
+                         user=r[10], comment=r[11], data=data or {}, id=int(r[0])))
+    return out
+
+
+async def delete_before(engine: AsyncEngine, tag_id_: int, cutoff: float, batch: int) -> int:
+    """Delete a tag's rows older than ``cutoff`` in batches of ``batch`` rows (short transactions)."""
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            res = await conn.execute(
+                text("SELECT ts FROM samples WHERE tag_id = :t AND ts < :c ORDER BY ts LIMIT 1 OFFSET :o"),
+                {"t": tag_id_, "c": cutoff, "o": batch},
+            )
+            row = res.first()
+            bound = cutoff if row is None else float(row[0])
+            res = await conn.execute(
+                text("DELETE FROM samples WHERE tag_id = :t AND ts < :c"), {"t": tag_id_, "c": bound}
+            )
+            total += int(res.rowcount or 0)
+        if row is None:
+            return total
+
+
+async def delete_events_before(engine: AsyncEngine, cutoff: float, batch: int) -> int:
+    """Delete events older than ``cutoff``, ``batch`` rows per transaction."""
+    total = 0
+    while True:
+        async with engine.begin() as conn:
+            res = await conn.execute(
+                text("DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < :c ORDER BY ts LIMIT :n)"),
+                {"c": cutoff, "n": batch},
+            )
+            n = int(res.rowcount or 0)
+        total += n
+        if n < batch:
+            return total

@@ -1,0 +1,110 @@
+"""Database writes: tag registration, idempotent sample and event inserts.
+
+Inserts are ``ON CONFLICT DO NOTHING`` on the natural key (samples: ``(tag_id, ts)``, events:
+``uid``) so that a batch forwarded twice (a crash between the database commit and the buffer
+delete, or a timeout after the server had committed) is stored once. Both SQLite and PostgreSQL
+understand the same statements; only the connection differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from historian.policy import Record, effective_deadband
+from scada.config.tags import TagConfig
+from scada.events import Event
+
+INSERT_SAMPLES = text(
+    "INSERT INTO samples (tag_id, ts, value, quality, reason) "
+    "VALUES (:tag_id, :ts, :value, :quality, :reason) ON CONFLICT DO NOTHING"
+)
+_INSERT_EVENTS = text(
+    "INSERT INTO events (uid, ts, kind, source, message, tank, area, priority, state, value, username, "
+    "comment, data) VALUES (:uid, :ts, :kind, :source, :message, :tank, :area, :priority, :state, :value, "
+    ":username, :comment, :data) ON CONFLICT (uid) DO NOTHING"
+)
+_UPSERT_TAG = text(
+    "INSERT INTO tags (name, unit, description, history_mode, deadband, retention_days, auto_registered, "
+    "created_ts) VALUES (:name, :unit, :description, :history_mode, :deadband, :retention_days, "
+    ":auto_registered, :created_ts) ON CONFLICT (name) DO UPDATE SET unit = excluded.unit, "
+    "description = excluded.description, history_mode = excluded.history_mode, "
+    "deadband = excluded.deadband, retention_days = excluded.retention_days, auto_registered = excluded.auto_registered"
+)
+_INSERT_TAG_IF_NEW = text(
+    "INSERT INTO tags (name, unit, description, history_mode, deadband, retention_days, auto_registered, "
+    "created_ts) VALUES (:name, '', :description, 'on_change', 0, NULL, :auto_registered, :created_ts) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+_SELECT_IDS = text("SELECT id, name FROM tags WHERE name IN :names").bindparams(
+    bindparam("names", expanding=True)
+)
+
+
+class TagIds:
+    """Name -> id cache of the ``tags`` table; unknown names are registered on first write."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def get(self, name: str) -> int | None:
+        return self._ids.get(name)
+
+    async def sync_configs(self, conn: AsyncConnection, tags: Iterable[TagConfig], now: float) -> None:
+        """Insert or update the metadata of configured tags, then load every id."""
+        rows = [
+            {
+                "name": t.name, "unit": t.unit, "description": t.description, "history_mode": t.history.mode,
+                "deadband": effective_deadband(t), "retention_days": t.history.retention_days,
+                "auto_registered": False, "created_ts": now,
+            }
+            for t in tags
+        ]
+        if rows:
+            await conn.execute(_UPSERT_TAG, rows)
+        res = await conn.execute(text("SELECT id, name FROM tags"))
+        self._ids = {name: int(i) for i, name in res.all()}
+
+    async def resolve(self, conn: AsyncConnection, names: set[str], now: float) -> dict[str, int]:
+        missing = [n for n in names if n not in self._ids]
+        if missing:
+            await conn.execute(
+                _INSERT_TAG_IF_NEW,
+                [{"name": n, "description": "auto-registered by the historian", "auto_registered": True,
+                  "created_ts": now} for n in missing],
+            )
+            res = await conn.execute(_SELECT_IDS, {"names": missing})
+            for i, name in res.all():
+                self._ids[name] = int(i)
+        return self._ids
+
+
+async def insert_samples(engine: AsyncEngine, ids: TagIds, records: list[Record], now: float) -> None:
+    """Insert rows in one transaction (duplicates of (tag, ts) are ignored)."""
+    async with engine.begin() as conn:
+        tag_ids = await ids.resolve(conn, {r.tag for r in records}, now)
+        await conn.execute(
+            INSERT_SAMPLES,
+            [
+                {"tag_id": tag_ids[r.tag], "ts": r.ts, "value": r.value, "quality": r.quality.value,
+                 "reason": r.reason}
+                for r in records
+            ],
+        )
+
+
+async def insert_events(engine: AsyncEngine, events: list[tuple[str, Event]]) -> None:
+    """Insert (uid, event) pairs in one transaction (a uid already stored is ignored)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            _INSERT_EVENTS,
+            [
+                {"uid": uid, "ts": e.ts, "kind": str(e.kind), "source": e.source, "message": e.message,
+                 "tank": e.tank, "area": e.area, "priority": e.priority, "state": e.state,
+                 "value": e.value, "username": e.user, "comment": e.comment, "data": json.dumps(e.data)}
+                for uid, e in events
+            ],
+        )
