@@ -99,3 +99,32 @@ def normal_values(temp: float = 55.0, ph: float = 4.2, level: bool = False, u_te
             U_TEMP: good(u_temp), "l1.estop": good(False)}
 
 
+
+
+class FakeEventStore:
+    """In-memory stand-in for the historian's event API (same filters, ordering and paging)."""
+
+    def __init__(self) -> None:
+        from scada.events import Event
+
+        self.events: list[Event] = []
+        self.fail_next = 0
+
+    async def write_events(self, events: list) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("database down")
+        import dataclasses
+
+        for e in events:
+            self.events.append(dataclasses.replace(e, id=len(self.events) + 1))
+
+    async def query_events(self, *, start=None, end=None, kinds=None, tank=None, priority=None,  # noqa: ANN001
+                           state=None, source=None, limit=1000, offset=0, newest_first=True) -> list:
+        rows = [e for e in self.events
+                if (start is None or e.ts >= start) and (end is None or e.ts < end)
+                and (not kinds or str(e.kind) in [str(k) for k in kinds])
+                and all(v is None or getattr(e, k) == v
+                        for k, v in (("tank", tank), ("priority", priority), ("state", state), ("source", source)))]
+        rows.sort(key=lambda e: (e.ts, e.id), reverse=newest_first)
+        return rows[offset: offset + limit]
