@@ -94,6 +94,8 @@ class OpcUaAddress(StrictModel):
     node: str = Field(min_length=3)
     type: Literal["double", "float", "int16", "int32", "uint16", "uint32", "boolean"] | None = None
     """Variant type used for writes (the server is strict: a Double into a Float node is refused)."""
+    deadband: Annotated[float, Field(ge=0)] | None = None
+    """Absolute deadband of the monitored item (server-side filter), in the node's units."""
 
 
 class Scale(StrictModel):
