@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from scada.conditions import Condition, parse_condition
-from scada.config import AlarmConfig, AlarmKind, PlantConfig, Priority, TankConfig
+from scada.config import AlarmConfig, AlarmKind, InterlockConfig, PlantConfig, Priority, TankConfig
 
 
 class DefKind(StrEnum):
@@ -95,6 +95,9 @@ class AlarmDef:
     """The configured source (sensor group, input role or tag) for display."""
     tag: str | None = None
     """Key in the ``values`` mapping passed to ``evaluate`` (``None`` for external alarms)."""
+    tags: tuple[str, ...] = ()
+    """Interlock alarms: the scan engine's ``<tp>.interlock.<id>`` tags (any true = tripped). When none
+    of them is in ``values`` the condition comes from ``set_interlock`` / ``set_condition`` instead."""
     level: Level | None = None
     limit: float | None = None
     deviation: float | None = None
@@ -224,7 +227,7 @@ def build_definitions(plant: PlantConfig) -> list[AlarmDef]:
     defs: list[AlarmDef] = []
     problems: list[str] = []
     prefix = plant.line.prefix
-    line_interlocks: set[str] = set()
+    line_interlocks: dict[str, tuple[InterlockConfig, list[str]]] = {}
     for tank in plant.tanks:
         resolve = _resolver(plant, tank)
         tprefix = tank.tag_prefix(prefix)
@@ -291,20 +294,20 @@ def build_definitions(plant: PlantConfig) -> list[AlarmDef]:
             text = il.description or f"interlock {il.id}"
             if all(parse_condition(t).ref.startswith("line.") for t in il.trip_when):
                 # a line-level cause (e-stop) trips every tank at once: one alarm, not one per tank
-                if shared_interlock_id(il.id) not in line_interlocks:
-                    line_interlocks.add(shared_interlock_id(il.id))
-                    defs.append(AlarmDef(
-                        id=shared_interlock_id(il.id), kind=DefKind.INTERLOCK, priority=_priority(il.priority),
-                        area="line", message=f"{plant.line.name}: interlock {il.id} tripped",
-                        source=il.id, origin="interlock",
-                    ))
+                line_interlocks.setdefault(il.id, (il, []))[1].append(f"{tprefix}.interlock.{il.id}")
                 continue
             defs.append(AlarmDef(
                 id=f"{tank.id}.interlock.{il.id}", kind=DefKind.INTERLOCK, priority=_priority(il.priority),
                 area=tank.area, message=f"{tank.name}: {text} - tripped", tank=tank.id, source=il.id,
-                origin="interlock",
+                tags=(f"{tprefix}.interlock.{il.id}",), origin="interlock",
             ))
 
+    for il_id, (il, tags) in line_interlocks.items():
+        defs.append(AlarmDef(
+            id=shared_interlock_id(il_id), kind=DefKind.INTERLOCK, priority=_priority(il.priority), area="line",
+            message=f"{plant.line.name}: {il.description or 'interlock ' + il_id} - tripped", source=il_id,
+            tags=tuple(tags), origin="interlock",
+        ))
     defs += system_definitions(plant)
     seen: set[str] = set()
     for d in defs:

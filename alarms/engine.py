@@ -187,8 +187,9 @@ class AlarmEngine:
         for st in self._alarms.values():
             d = st.defn
             if d.tag is None:
+                if d.tags:
+                    self._interlock_from_values(st, values)
                 raw = st.external_raw
-                sample = None
             else:
                 sample = values.get(d.tag)
                 sp = None
@@ -226,6 +227,18 @@ class AlarmEngine:
         out += self._housekeeping(now)
         self._publish(out)
         return out
+
+    @staticmethod
+    def _interlock_from_values(st: AlarmStatus, values: Mapping[str, Sample]) -> None:
+        """Interlock trip state from the scan engine's ``<tp>.interlock.<id>`` tags (first out in the detail)."""
+        present = [values[t] for t in st.defn.tags if t in values]
+        if not present:
+            return
+        tripped = [s for s in present if s.value is not None and bool(s.value)]
+        st.external_raw = bool(tripped)
+        if tripped and not st.active:
+            detail = next((s.detail for s in tripped if s.detail), "")
+            st.message = st.defn.message + (f" ({detail})" if detail else "")
 
     def _apply_condition(self, st: AlarmStatus, raw: bool | None, now: float, out: list[StreamItem]) -> None:
         was = st.filter.state

@@ -436,3 +436,20 @@ def test_u_tank_defaults_below_interlock(engine: AlarmEngine, clock: FakeClock) 
     assert engine.status("u.temperature_limits.hh").defn.area == "a2"
     assert U_TEMP in [d.tag for d in engine.definitions]
     assert LEVEL in [d.tag for d in engine.definitions]
+
+
+def test_interlock_alarm_from_the_scan_engine_tags(engine: AlarmEngine, clock: FakeClock) -> None:
+    from scada.tags import Quality, Sample
+
+    def il(v: bool, detail: str = "") -> Sample:
+        return Sample(value=v, quality=Quality.GOOD, server_ts=clock(), detail=detail)
+
+    vals = normal_values() | {"l1.t.interlock.over_temp": il(True, "first out: temperature > 68"),
+                              "l1.t.interlock.estop": il(False), "l1.u.interlock.estop": il(True)}
+    ev = engine.evaluate(clock.advance(1), vals, SP)
+    got = {e.alarm_id: e.message for e in ev}
+    assert "first out: temperature > 68" in got["t.interlock.over_temp"]
+    assert "line.interlock.estop" in got
+    vals |= {"l1.t.interlock.over_temp": il(False), "l1.u.interlock.estop": il(False)}
+    ev = engine.evaluate(clock.advance(1), vals, SP)
+    assert {e.alarm_id for e in ev if e.trigger is Trigger.CLEAR} == {"t.interlock.over_temp", "line.interlock.estop"}
