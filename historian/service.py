@@ -399,6 +399,7 @@ class Historian:
                 self._set_db_ok(False, e)
                 return False
             self._set_db_ok(True)
+            self._flag("buffer_full", False, "historian buffer has room again (forwarding)")
             if time.monotonic() >= deadline:
                 break
         if buf.empty:
