@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from scada.config.base import Ident, StrictModel
 from scada.conditions import ConditionSyntaxError, parse_condition
+from scada.config.base import Ident, StrictModel
 
 
 class InterlockConfig(StrictModel):
