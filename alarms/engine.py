@@ -316,7 +316,7 @@ class AlarmEngine:
             user=user, comment=comment, count=st.count, since=st.since, ack_user=st.ack_user,
             ack_ts=st.ack_ts, shelved_by=st.shelved_by, shelve_reason=st.shelve_reason,
             shelved_until=st.shelved_until, suppress_reason=st.suppress_reason, oos_by=st.oos_by,
-            oos_reason=st.oos_reason,
+            oos_reason=st.oos_reason, changed_ts=st.last_change,
         )
 
     def _command(self, alarm_id: str, trigger: Trigger, now: float | None, *, user: str | None,
@@ -607,7 +607,8 @@ class AlarmEngine:
                 st.external_raw = ev.active
             st.value = ev.value
             st.message = ev.message or st.defn.message
-            st.since, st.count, st.last_change = ev.since, ev.count, ev.ts
+            st.since, st.count = ev.since, ev.count
+            st.last_change = ev.changed_ts if ev.changed_ts is not None else ev.ts
             st.active_since = ev.since if ev.active else None
             st.ack_user, st.ack_ts = ev.ack_user, ev.ack_ts
             st.shelved_by, st.shelve_reason, st.shelved_until = ev.shelved_by, ev.shelve_reason, ev.shelved_until

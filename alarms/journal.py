@@ -32,7 +32,7 @@ CHECKPOINT_SOURCE = "alarms.checkpoint"
 OVERFLOW_SOURCE = "alarms.journal"
 
 _DATA_FIELDS = ("count", "since", "ack_user", "ack_ts", "shelved_by", "shelve_reason", "shelved_until",
-                "suppress_reason", "oos_by", "oos_reason")
+                "suppress_reason", "oos_by", "oos_reason", "changed_ts")
 
 
 class EventStore(Protocol):
@@ -91,7 +91,7 @@ def from_event(ev: Event) -> AlarmEvent | FloodEvent | None:
         count=int(d.get("count", 0)), since=d.get("since"), ack_user=d.get("ack_user"), ack_ts=d.get("ack_ts"),
         shelved_by=d.get("shelved_by"), shelve_reason=d.get("shelve_reason"),
         shelved_until=d.get("shelved_until"), suppress_reason=d.get("suppress_reason"),
-        oos_by=d.get("oos_by"), oos_reason=d.get("oos_reason"),
+        oos_by=d.get("oos_by"), oos_reason=d.get("oos_reason"), changed_ts=d.get("changed_ts"),
     )
 
 
@@ -241,3 +241,5 @@ class JournalWriter:
             await self._write()
         await self.flush()
         self._sub.close()
+        if self._pending:
+            log.error("alarm journal stopped with %d records unwritten (%s)", len(self._pending), self.last_error)

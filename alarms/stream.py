@@ -52,6 +52,8 @@ class AlarmEvent:
     suppress_reason: str | None = None
     oos_by: str | None = None
     oos_reason: str | None = None
+    changed_ts: float | None = None
+    """When the alarm last changed state (a snapshot's ``ts`` is when it was taken)."""
 
     @property
     def annunciate(self) -> bool:

@@ -18,7 +18,7 @@ SP = {"l1.t.temp.sp": 60.0}
 T0 = 1_700_000_000.0
 FIELDS = ("state", "active", "count", "since", "ack_user", "ack_ts", "shelved_by", "shelve_reason",
           "shelved_until", "suppress_reason", "oos_by", "oos_reason", "message", "value", "priority",
-          "area", "tank")
+          "area", "tank", "changed_ts")
 
 
 def snapshot(engine: AlarmEngine) -> dict[str, tuple]:

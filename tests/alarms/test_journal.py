@@ -26,7 +26,8 @@ def test_alarm_event_round_trip() -> None:
     ev = AlarmEvent(ts=10.0, alarm_id="t.temp.h", trigger=Trigger.SHELVE, state=AlarmState.SHELVED,
                     prev_state=AlarmState.UNACK, active=True, priority="high", area="a1", tank="t",
                     message="Tank T: temperature high (> 60 degC)", value=60.4, user="bob", comment="probe swap",
-                    count=3, since=5.0, shelved_by="bob", shelve_reason="probe swap", shelved_until=610.0)
+                    count=3, since=5.0, shelved_by="bob", shelve_reason="probe swap", shelved_until=610.0,
+                    changed_ts=10.0)
     e = to_event(ev)
     assert (e.kind, e.source, e.state, e.priority, e.tank, e.area, e.user, e.value) == (
         EventKind.ALARM, "t.temp.h", "shelved", "high", "t", "a1", "bob", 60.4)
