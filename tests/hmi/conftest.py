@@ -95,3 +95,12 @@ async def serve(app: FastAPI, port: int) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def free_port_local() -> int:
+    """A free port on 127.0.0.1 (bind to 0 and read it back)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
