@@ -7,6 +7,8 @@ Every alarm the engine knows is an :class:`AlarmDef` with a stable id (it is the
 ``<tank>.<cfg id>``                a configured deviation, rate, discrete or quality alarm
 ``<tank>.<group>_limits.<lvl>``    default limits derived from the tank's process window
 ``<tank>.<group>.quality``         default quality alarm of a sensor group (sensor failure, comm loss)
+``<tank>.<group>.discrepancy``     default: redundant probes disagree
+``<tank>.<loop>.ineffective``      default: pH dosing ineffective
 ``<tank>.interlock.<id>``          interlock trip (first-out in the message), set by the scan engine
 ``line.interlock.<id>``            an interlock tripped only by line signals (e-stop): one for the line
 ``system.<...>``                   system alarms (scan overrun, historian buffering, driver down)
@@ -22,6 +24,9 @@ Defaults (only where the tank does not define its own alarm on that sensor group
 * pH window: the same with margin ``max(0.2, 25 % of width)``, deadband ``max(0.05, 5 %)``, on-delay 10 s.
 * every sensor group: a quality alarm on Bad quality (on-delay 5 s, NAMUR NE 43 asks >= 4 s before a
   failure current counts); high priority when the group feeds an interlock or loop, else medium.
+* every redundant sensor group (2 or 3 probes): ``<tank>.<group>.discrepancy`` (low) on the scan engine's
+  ``<tp>.<group>.discrepancy`` flag (the engine applies ``discrepancy_delay_s``).
+* every pH dosing loop: ``<tank>.<loop>.ineffective`` (medium) on ``<tp>.<loop>.ineffective``.
 * every interlock: a trip alarm with the interlock's priority.
 """
 
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from scada.conditions import Condition, parse_condition
-from scada.config import AlarmConfig, AlarmKind, InterlockConfig, PlantConfig, Priority, TankConfig
+from scada.config import AlarmConfig, AlarmKind, InterlockConfig, LoopKind, PlantConfig, Priority, TankConfig
 
 
 class DefKind(StrEnum):
@@ -290,6 +295,23 @@ def build_definitions(plant: PlantConfig) -> list[AlarmDef]:
                 message=f"{tank.name}: {group} measurement not valid", tank=tank.id, source=group,
                 tag=tank.pv_tag(prefix, group), on_delay_s=5.0, unit=sg.unit, origin="default",
             ))
+        discrete_sources = {a.source for a in tank.alarms if a.kind is AlarmKind.DISCRETE}
+        for group, sg in tank.sensors.items():
+            tag = f"{tprefix}.{group}.discrepancy"
+            if len(sg.tags) > 1 and tag not in discrete_sources:
+                defs.append(AlarmDef(
+                    id=f"{tank.id}.{group}.discrepancy", kind=DefKind.DISCRETE, priority=Priority.LOW,
+                    area=tank.area, message=f"{tank.name}: {group} probes disagree (check calibration)",
+                    tank=tank.id, source=group, tag=tag, unit=sg.unit, origin="default",
+                ))
+        for loop in tank.loops:
+            tag = f"{tprefix}.{loop.id}.ineffective"
+            if loop.kind is LoopKind.PH_DOSING and tag not in discrete_sources:
+                defs.append(AlarmDef(
+                    id=f"{tank.id}.{loop.id}.ineffective", kind=DefKind.DISCRETE, priority=Priority.MEDIUM,
+                    area=tank.area, message=f"{tank.name}: {loop.id} dosing ineffective (max doses per hour reached)",
+                    tank=tank.id, source=loop.id, tag=tag, origin="default",
+                ))
         for il in tank.interlocks:
             text = il.description or f"interlock {il.id}"
             if all(parse_condition(t).ref.startswith("line.") for t in il.trip_when):

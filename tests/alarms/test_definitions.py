@@ -91,3 +91,11 @@ def test_unknown_suppression_reference_is_refused() -> None:
 
     with pytest.raises(DefinitionError, match="not_a_signal"):
         build_definitions(make_plant(edit))
+
+
+def test_discrepancy_and_dosing_defaults(defs: dict) -> None:
+    d = defs["nickel.temperature.discrepancy"]
+    assert d.tag == "line1.nickel.temperature.discrepancy" and d.priority is Priority.LOW
+    assert "nickel.ph.discrepancy" in defs and "soak.temperature.discrepancy" not in defs
+    dose = defs["nickel.ph.ineffective"]
+    assert dose.tag == "line1.nickel.ph.ineffective" and dose.kind is DefKind.DISCRETE
