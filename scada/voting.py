@@ -204,7 +204,8 @@ class GroupVoter:
             ts = max(r.sample.server_ts for r in results)
             pv = Sample(value=None, quality=Quality.BAD, server_ts=ts, reason=reason, ne107=NE107.FAILURE,
                         detail=f"no usable channel of {n}: " + "; ".join(
-                            f"{r.tag} {r.sample.reason}" for r in results))
+                            f"{r.tag} {r.sample.reason}" + (f" ({r.sample.detail})" if r.sample.detail else "")
+                            for r in results))
             diags = tuple(self._diag(r, None, excluded=self._excluded[r.tag]) for r in results)
             return VoteResult(self.name, self.group.voting, pv, 0, True, False, diags)
 
