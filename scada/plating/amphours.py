@@ -8,7 +8,8 @@ one, else the server timestamp).
   to the last usable one -- as long as the gap is at most ``max_gap_s`` (the service uses
   ``max_gap_scans`` x the scan period, default 4 scans). A longer gap is not bridged: that time
   counts as ``unmeasured_s`` (visible in the load's record) and its charge is lost rather than
-  guessed. A restart is such a gap: the chain starts fresh from the first sample after it.
+  guessed. A restart is such a gap: it runs from the time of the last stored update (``resume_ts``)
+  to the first sample after the restart.
 * A negative current (noise around zero, a reversed shunt) is integrated as 0: the counter never
   runs backwards.
 
@@ -37,6 +38,9 @@ class Integration:
 
     amp_hours: float = 0.0
     unmeasured_s: float = 0.0
+    start_ts: float | None = None
+    """Start of the interval this sample closed (end = the sample's time)."""
+    end_ts: float | None = None
 
 
 @dataclass
@@ -48,9 +52,11 @@ class AmpHourCounter:
     total_ah: float = 0.0
     unmeasured_s: float = 0.0
     updated_ts: float | None = None
+    resume_ts: float | None = None
+    """After a restart: time up to which the stored total is complete (the gap after it is unmeasured)."""
     _last: tuple[float, float] | None = field(default=None, repr=False)
 
-    def update(self, sample: Sample | None, now: float) -> Integration:
+    def update(self, sample: Sample | None) -> Integration:
         """Integrate one scan's measured current."""
         if sample is None or not sample.usable:
             return Integration()
@@ -64,16 +70,20 @@ class AmpHourCounter:
         if last is not None and ts <= last[0]:
             return Integration()  # the same sample again (no new reading this scan)
         self._last = (ts, current)
-        self.updated_ts = now
+        self.updated_ts = ts
         if last is None:
+            resume, self.resume_ts = self.resume_ts, None
+            if resume is not None and ts - resume > self.max_gap_s:
+                self.unmeasured_s += ts - resume
+                return Integration(unmeasured_s=ts - resume, start_ts=resume, end_ts=ts)
             return Integration()
         dt = ts - last[0]
         if dt > self.max_gap_s:
             self.unmeasured_s += dt
-            return Integration(unmeasured_s=dt)
+            return Integration(unmeasured_s=dt, start_ts=last[0], end_ts=ts)
         ah = (last[1] + current) * 0.5 * dt / 3600.0
         self.total_ah += ah
-        return Integration(amp_hours=ah)
+        return Integration(amp_hours=ah, start_ts=last[0], end_ts=ts)
 
 
 @dataclass

@@ -58,6 +58,7 @@ class PlatingLine:
             if counter is None:
                 continue
             counter.total_ah, counter.unmeasured_s, counter.updated_ts = rec.total_ah, rec.unmeasured_s, rec.updated_ts
+            counter.resume_ts = rec.updated_ts
             for d in self.dosers.get(tank_id, []):
                 d.state = DoseState(rec.ah_since_dose.get(d.config.name, 0.0), rec.last_dose_ts.get(d.config.name))
 
@@ -81,15 +82,13 @@ class PlatingLine:
             events += self.tracker.observe_load_present(tank_id, values.get(tag), ts)
         outputs: dict[str, bool] = {}
         for tank_id, counter in self.counters.items():
-            before_last = counter._last
-            integ = counter.update(values.get(self.current_tags[tank_id]), ts)
+            integ = counter.update(values.get(self.current_tags[tank_id]))
             load = self.tracker.load_in(tank_id)
             visit = None if load is None else load.current_visit
             if visit is not None and load is not None and (integ.amp_hours or integ.unmeasured_s):
                 visit.amp_hours += integ.amp_hours
-                if integ.unmeasured_s and before_last is not None and counter._last is not None:
-                    start = max(before_last[0], visit.entry_ts)
-                    visit.unmeasured_s += max(0.0, counter._last[0] - start)
+                if integ.unmeasured_s and integ.start_ts is not None and integ.end_ts is not None:
+                    visit.unmeasured_s += max(0.0, integ.end_ts - max(integ.start_ts, visit.entry_ts))
                 self.tracker.dirty.add(load.id)
             for doser in self.dosers.get(tank_id, []):
                 on, evs = doser.step(ts, integ.amp_hours, blocked=blocked.get(doser.output_tag))

@@ -23,7 +23,7 @@ def test_integral_matches_numpy_trapezoid() -> None:
     i = 200 + 40 * np.sin(t / 60) + rng.normal(0, 5, t.size)
     c = AmpHourCounter("nickel", max_gap_s=1.0)
     for ts, cur in zip(t, i, strict=True):
-        c.update(Sample.good_value(float(cur), float(ts)), float(ts))
+        c.update(Sample.good_value(float(cur), float(ts)))
     ref = _trapz(t, i)
     assert c.total_ah == pytest.approx(ref, rel=1e-3)
     assert c.unmeasured_s == 0
@@ -31,18 +31,18 @@ def test_integral_matches_numpy_trapezoid() -> None:
 
 def test_bad_samples_bridged_short_gaps_not_long() -> None:
     c = AmpHourCounter("nickel", max_gap_s=1.0)
-    c.update(Sample.good_value(100.0, 0.0), 0.0)
-    c.update(Sample.bad(QualityReason.COMM_FAILURE, 0.25, value=9999.0), 0.25)  # not integrated
-    c.update(Sample.good_value(100.0, 0.5), 0.5)  # bridged 0..0.5 at 100 A
+    c.update(Sample.good_value(100.0, 0.0))
+    c.update(Sample.bad(QualityReason.COMM_FAILURE, 0.25, value=9999.0))  # not integrated
+    c.update(Sample.good_value(100.0, 0.5))  # bridged 0..0.5 at 100 A
     assert c.total_ah == pytest.approx(100 * 0.5 / 3600)
-    c.update(Sample.good_value(100.0, 10.5), 10.5)  # 10 s gap > 1 s: not bridged
+    c.update(Sample.good_value(100.0, 10.5))  # 10 s gap > 1 s: not bridged
     assert c.total_ah == pytest.approx(100 * 0.5 / 3600)
     assert c.unmeasured_s == pytest.approx(10.0)
-    c.update(Sample.good_value(100.0, 11.5), 11.5)
+    c.update(Sample.good_value(100.0, 11.5))
     assert c.total_ah == pytest.approx(100 * 1.5 / 3600)
     # the same reading again (no new sample this scan) adds nothing; negative current counts as 0
-    c.update(Sample.good_value(100.0, 11.5), 11.75)
-    c.update(Sample(value=-5.0, quality=Quality.UNCERTAIN, server_ts=12.5), 12.5)
+    c.update(Sample.good_value(100.0, 11.5))
+    c.update(Sample(value=-5.0, quality=Quality.UNCERTAIN, server_ts=12.5))
     assert c.total_ah == pytest.approx(100 * 1.5 / 3600 + 50 * 1.0 / 3600)
 
 
