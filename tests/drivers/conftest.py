@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import struct
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -146,7 +147,7 @@ class RawModbus:
     silent_units: set[int] = field(default_factory=set)
     holding: dict[int, int] = field(default_factory=dict)
     coils: dict[int, bool] = field(default_factory=dict)
-    requests: list[tuple[int, int]] = field(default_factory=list)
+    requests: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=2000))
     readback_offset: int = 0
     server: asyncio.Server | None = None
     port: int = 0
