@@ -92,11 +92,14 @@ class OpcUaPlcServer:
     async def _build(self, server: Server) -> None:
         sim, idx = self.sim, self.idx
         plant = sim.plant
-        root = await server.nodes.objects.add_folder(ua.NodeId(plant.line.prefix, idx), plant.line.prefix)
+        root = await server.nodes.objects.add_folder(ua.NodeId(plant.line.prefix, idx),
+                                                   ua.QualifiedName(plant.line.prefix, idx))
         folders: dict[str, Any] = {}
         for tank in plant.tanks:
-            folders[tank.id] = await root.add_folder(ua.NodeId(f"{plant.line.prefix}.{tank.id}", idx), tank.id)
-        line_folder = await root.add_folder(ua.NodeId(f"{plant.line.prefix}.line", idx), "line")
+            folders[tank.id] = await root.add_folder(ua.NodeId(f"{plant.line.prefix}.{tank.id}", idx),
+                                                   ua.QualifiedName(tank.id, idx))
+        line_folder = await root.add_folder(ua.NodeId(f"{plant.line.prefix}.line", idx),
+                                             ua.QualifiedName("line", idx))
         owner: dict[str, str] = {}
         for name, b in {**sim.probes, **sim.inputs, **sim.outputs}.items():
             owner[name] = b.tank
@@ -121,7 +124,7 @@ class OpcUaPlcServer:
         used.add(sid)
         nodeid = ua.NodeId(sid, self.idx)
         value = self._convert(self.sim.values.get(tag.name, False if vt == ua.VariantType.Boolean else 0.0), vt)
-        var = await folder.add_variable(nodeid, sid, ua.Variant(value, vt))
+        var = await folder.add_variable(nodeid, ua.QualifiedName(sid, self.idx), ua.Variant(value, vt))
         if tag.unit:
             eu = ua.EUInformation(NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact", UnitId=-1,
                                   DisplayName=ua.LocalizedText(tag.unit), Description=ua.LocalizedText(tag.unit))
