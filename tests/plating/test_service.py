@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,8 +96,40 @@ async def run_restart_scenario(plant: PlantConfig, store: PlatingStore, body: di
     assert await svc2.record("nope", trace, now=T0) is None
 
 
-async def test_restart_mid_load_in_memory(plant: PlantConfig, body: dict[str, Any]) -> None:
-    await run_restart_scenario(plant, InMemoryPlatingStore(), body)
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PlatingStore]:
+    """The same scenario on the in-memory store and on the SQL store migrated to head (both backends)."""
+    if request.param == "memory":
+        yield InMemoryPlatingStore()
+        return
+    from historian import make_engine, upgrade
+    from historian.plating_store import SqlPlatingStore
+
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'plating.db'}"
+    else:
+        import psycopg
+
+        base: str = request.getfixturevalue("postgres_url")
+        plain = base.replace("postgresql+asyncpg://", "postgresql://", 1)
+        schema = f"plating_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(plain, autocommit=True) as c:
+            c.execute(f'CREATE SCHEMA "{schema}"')
+        url = f"{base}?search_path={schema}"
+    await upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield SqlPlatingStore(engine)
+    finally:
+        await engine.dispose()
+        if schema is not None:
+            with psycopg.connect(plain, autocommit=True) as c:
+                c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def test_restart_mid_load(plant: PlantConfig, body: dict[str, Any], store: PlatingStore) -> None:
+    await run_restart_scenario(plant, store, body)
 
 
 async def test_store_failure_is_retried_not_raised(plant: PlantConfig, body: dict[str, Any]) -> None:
