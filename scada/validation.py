@@ -230,5 +230,8 @@ class ProbeValidator:
                 spread = self.window.spread()
                 still = spread <= self.group.frozen.epsilon
                 moving = not still
-        s = replace(raw, value=x, quality=quality, reason=reason, ne107=ne107, detail=detail)
+        if x == v and type(v) is float and quality is raw.quality and reason is raw.reason and detail == raw.detail:
+            s = raw  # the common Good path: no copy
+        else:
+            s = replace(raw, value=x, quality=quality, reason=reason, ne107=ne107, detail=detail)
         return ProbeResult(self.name, s, raw, frozenset(flags), still=still, moving=moving)
