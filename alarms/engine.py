@@ -179,8 +179,10 @@ class AlarmEngine:
         """Evaluate every value-based alarm on this scan's validated values; expire shelves; track floods.
 
         ``values``: the scan's snapshot keyed by tag name (``<tank prefix>.<group>.pv`` for sensor groups,
-        the input tag for inputs). ``setpoints``: keyed ``<tank prefix>.<loop id>.sp`` (or
-        ``<tank prefix>.<group>.sp``). A missing or Bad value holds the alarm as it is.
+        the input tag for inputs, ``<tp>.interlock.<id>`` for interlocks: pass the whole tag-store snapshot
+        after the scan published). ``setpoints``: optional overrides keyed ``<tank prefix>.<loop id>.sp`` (or
+        ``<tank prefix>.<group>.sp``); otherwise those keys are read from ``values``. A missing or Bad value
+        holds the alarm as it is.
         """
         setpoints = setpoints or {}
         out: list[StreamItem] = []
@@ -196,6 +198,10 @@ class AlarmEngine:
                 for key in d.setpoint_keys:
                     if key in setpoints:
                         sp = setpoints[key]
+                        break
+                    spv = values.get(key)
+                    if spv is not None and spv.usable and isinstance(spv.value, int | float):
+                        sp = float(spv.value)  # the scan engine publishes <tp>.<loop>.sp as a tag
                         break
                 raw = raw_condition(d, st.detector, sample, sp, now)
                 if raw is not None:

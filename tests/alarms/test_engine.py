@@ -453,3 +453,11 @@ def test_interlock_alarm_from_the_scan_engine_tags(engine: AlarmEngine, clock: F
     vals |= {"l1.t.interlock.over_temp": il(False), "l1.u.interlock.estop": il(False)}
     ev = engine.evaluate(clock.advance(1), vals, SP)
     assert {e.alarm_id for e in ev if e.trigger is Trigger.CLEAR} == {"t.interlock.over_temp", "line.interlock.estop"}
+
+
+def test_deviation_reads_the_published_setpoint_tag(engine: AlarmEngine, clock: FakeClock) -> None:
+    events = []
+    for _ in range(12):
+        vals = normal_values(temp=58.5) | {"l1.t.temp.sp": good(55.0)}
+        events += engine.evaluate(clock.advance(1), vals)
+    assert "t.temp_dev" in ids(events, Trigger.ACTIVATE)
