@@ -114,3 +114,18 @@ async def test_restore_skips_alarms_no_longer_defined() -> None:
     await w.flush()
     res = await restore_from_journal(AlarmEngine(make_plant(), clock), store)
     assert res.unknown == ("ext.gone",)
+
+
+async def test_condition_that_cleared_while_down_becomes_rtn_unack_on_first_scan() -> None:
+    clock = FakeClock()
+    store = FakeEventStore()
+    engine = AlarmEngine(make_plant(), clock)
+    w = JournalWriter(engine, store)
+    engine.evaluate(clock.advance(1), normal_values(level=True), {})
+    await w.flush()
+    engine2 = AlarmEngine(make_plant(), clock)
+    await restore_from_journal(engine2, store)
+    assert engine2.status("t.level_low").state is AlarmState.UNACK
+    ev = engine2.evaluate(clock.advance(60), normal_values(level=False), {})
+    assert [(e.alarm_id, e.state) for e in ev] == [("t.level_low", AlarmState.RTN_UNACK)]
+    assert engine2.annunciating
