@@ -192,6 +192,7 @@ class PlantSimulator:
         self._events: list[ScenarioEvent] = []
         self.event_log: list[dict[str, Any]] = []
         self.on_event: Callable[[dict[str, Any]], None] | None = None
+        self._last_publish_s = 0.0
         self._publish()
 
     # ------------------------------------------------------------------ construction
@@ -558,7 +559,8 @@ class PlantSimulator:
         for af in self.faults.values():
             if af.fault.kind.is_probe and af.fault.tag:
                 probe_faults.setdefault(af.fault.tag, []).append(af)
-        dt_sim = self.dt_s
+        dt_sim = max(self.sim_s - self._last_publish_s, 0.0)
+        self._last_publish_s = self.sim_s
         for k, (name, pb) in enumerate(self.probes.items()):
             tank = self.tanks[pb.tank]
             true = tank.quantity(pb.group)
@@ -566,7 +568,7 @@ class PlantSimulator:
                 if pb.lagged is None:
                     pb.lagged = true
                 else:
-                    pb.lagged += (true - pb.lagged) * (1.0 - math.exp(-max(dt_sim, 1e-9) / pb.lag_s))
+                    pb.lagged += (true - pb.lagged) * (1.0 - math.exp(-dt_sim / pb.lag_s))
                 true = pb.lagged
             value = true + pb.offset + pb.noise * float(noise[k])
             if pb.group in ("current", "voltage") and tank.p.ripple_pct > 0:

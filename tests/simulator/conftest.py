@@ -43,6 +43,7 @@ tags:
   - {name: t.ni.fan, device: plc, modbus: {table: coil, address: 3, type: bool}, access: read_write}
   - {name: t.ni.rect_sp, device: plc, modbus: {table: holding, address: 10, type: uint16}, access: read_write, unit: A}
   - {name: t.rinse.conductivity, device: ua, opcua: {node: "s=rinse.conductivity", type: double}, unit: uS/cm}
+  - {name: t.rinse.valve, device: ua, opcua: {node: "s=rinse.valve", type: boolean}, access: read_write}
 tanks:
   - id: ni
     name: Test nickel
@@ -68,6 +69,7 @@ tanks:
     volume_l: 200
     sensors:
       conductivity: {tags: [t.rinse.conductivity]}
+    outputs: {makeup_valve: t.rinse.valve}
 """
 
 

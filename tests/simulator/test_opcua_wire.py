@@ -86,3 +86,13 @@ async def test_mirror_of_an_output_is_read_only(client: tuple[Client, int]) -> N
     c, ns = client
     with pytest.raises(ua.UaStatusCodeError):
         await c.get_node(f"ns={ns};s=t.ni.heater").write_value(True)
+
+
+async def test_opcua_output_drives_the_plant(client: tuple[Client, int], served: SimulatorServers) -> None:
+    c, ns = client
+    level0 = served.sim.truth()["tanks"]["rinse"]["level_l"]
+    await c.get_node(f"ns={ns};s=rinse.valve").write_value(ua.Variant(True, ua.VariantType.Boolean))
+    await served.wait_sim_time(served.sim.sim_s + 60)
+    rinse = served.sim.truth()["tanks"]["rinse"]
+    assert rinse["outputs"]["makeup_valve"] is True and rinse["level_l"] > level0 + 5
+    await c.get_node(f"ns={ns};s=rinse.valve").write_value(ua.Variant(False, ua.VariantType.Boolean))

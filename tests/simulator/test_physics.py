@@ -364,3 +364,23 @@ def test_same_seed_same_readings(line: PlantConfig) -> None:
     for s in (a, b):
         s.run_for(60)
     assert a.values == b.values
+
+
+def test_probe_lag_follows_first_order(line_data: dict[str, Any]) -> None:
+    line_data["tanks"][0]["simulation"]["probe_noise"] = {"temperature": {"noise": 0, "lag_s": 60}}
+    sim = PlantSimulator(parse_config(line_data), speed=10, watchdog=False)
+    sim.tanks["ni"].s.temp_c = 30.0  # a 10 K step of the bath
+    sim.run_for(60, scan_s=0.1)
+    seen = sim.values["t.ni.temp.b"]
+    true = sim.truth()["tanks"]["ni"]["temperature_c"]
+    assert seen == pytest.approx(20 + (true - 20) * (1 - math.exp(-1)), abs=0.3)
+
+
+def test_watchdog_also_forces_opcua_outputs_off(line: PlantConfig) -> None:
+    sim = PlantSimulator(line, speed=10)
+    sim.write_tag("t.heartbeat", 1)
+    sim.write_tag("t.rinse.valve", True)
+    sim.advance(0.1)
+    assert sim.truth()["tanks"]["rinse"]["outputs"]["makeup_valve"] is True
+    sim.advance(1.2)
+    assert sim.watchdog_tripped and sim.read_tag("t.rinse.valve") is False
