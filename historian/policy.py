@@ -24,7 +24,7 @@ one of the same tag is refused (``offer`` returns ``None``) so that the caller c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from scada.config.tags import HistoryPolicy, TagConfig
 from scada.tags import Quality, Sample, Value
@@ -32,9 +32,11 @@ from scada.tags import Quality, Sample, Value
 _EPS = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One row to store: a tag's value at ``ts`` with its quality. ``value`` is None or finite."""
+class Record(NamedTuple):
+    """One row to store: a tag's value at ``ts`` with its quality. ``value`` is None or finite.
+
+    A NamedTuple because the writer creates one per stored sample (cheap to build and to copy).
+    """
 
     tag: str
     ts: float

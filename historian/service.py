@@ -519,9 +519,9 @@ class Historian:
         return await queries.query_raw(self.engine, tag, start, end)
 
     async def query_aggregates(
-        self, tags: list[str], start: float, end: float, buckets: int
+        self, tags: list[str], start: float, end: float, buckets: int, *, twa: bool = True
     ) -> dict[str, list[Bucket]]:
-        return await queries.query_aggregates(self.engine, tags, start, end, buckets)
+        return await queries.query_aggregates(self.engine, tags, start, end, buckets, twa=twa)
 
     async def last_before(self, tag: str, ts: float) -> StoredSample | None:
         return await queries.last_before(self.engine, tag, ts)

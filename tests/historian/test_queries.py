@@ -83,6 +83,12 @@ async def test_aggregates_equal_numpy(migrated_url: str, tmp_path: Path) -> None
                     assert (bk.avg, bk.min, bk.max, bk.first, bk.last, bk.twa) == pytest.approx(
                         (avg, mn, mx, first, last, twa), rel=1e-9, abs=1e-9)
                 assert buckets[0].start == start and buckets[-1].end == end
+            fast = await h.query_aggregates(["line1.a.temp"], start, end, n, twa=False)
+            full = got["line1.a.temp"]
+            for a, b in zip(fast["line1.a.temp"], full, strict=True):
+                assert (a.count, a.first, a.last, a.min, a.max) == (b.count, b.first, b.last, b.min, b.max)
+                assert a.avg == (None if b.avg is None else pytest.approx(b.avg, rel=1e-12))
+            assert all(b.twa is None for b in fast["line1.a.temp"])
         with pytest.raises(UnknownTag):
             await h.query_aggregates(["nope"], T0, T0 + 1, 3)
         with pytest.raises(ValueError):
