@@ -7,7 +7,7 @@ Pure core (no database, web or protocol library): :mod:`recipes`, :mod:`loads`, 
 
 from scada.plating.amphours import AdditiveDoser, AmpHourCounter, Integration
 from scada.plating.faraday import DepositParams, deposit_params, thickness_um
-from scada.plating.line import PlatingLine, PlatingScanResult
+from scada.plating.line import PlatingLine, PlatingScanResult, RectifierChange
 from scada.plating.loads import (
     LineTracker,
     Load,
@@ -35,6 +35,6 @@ __all__ = [
     "AdditiveDoser", "AmpHourCounter", "CounterRecord", "DepositParams", "InMemoryPlatingStore", "Integration",
     "LineTracker", "Load", "LoadQuery", "LoadRecord", "LoadRequest", "LoadStatus", "LoadVisit", "MoveSource",
     "PlatingLine", "PlatingScanResult", "PlatingService", "PlatingStore", "Recipe", "RecipeBody", "RecipeBook",
-    "RecipeIssue", "RecipeResult", "RecipeStep", "RectifierDemand", "StepRecord", "TraceSource", "TrackResult",
+    "RecipeIssue", "RecipeResult", "RecipeStep", "RectifierChange", "RectifierDemand", "StepRecord", "TraceSource", "TrackResult",
     "build_record", "check_recipe", "deposit_params", "thickness_um",
 ]

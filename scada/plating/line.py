@@ -18,9 +18,26 @@ from scada.config import PlantConfig
 from scada.events import Event
 from scada.plating.amphours import AdditiveDoser, AmpHourCounter, DoseState
 from scada.plating.loads import LineTracker, RectifierDemand
-from scada.plating.recipes import RecipeBook
+from scada.plating.recipes import RecipeBook, rectifier_loop
 from scada.plating.store import CounterRecord
 from scada.tags import Sample
+
+
+@dataclass(frozen=True, slots=True)
+class RectifierChange:
+    """A rectifier tank's load changed: set the loop's load area and its CD setpoint.
+
+    The runtime turns it into engine commands: ``SetLoadArea(tank, loop, area_dm2)`` and, when
+    ``current_density_a_dm2`` is not None, ``SetSetpoint(tank, loop, current_density_a_dm2)``.
+    ``area_dm2`` None = the tank is empty (the loop falls back to its default area and, without
+    ``load_present``, holds the rectifier off).
+    """
+
+    tank: str
+    loop: str
+    area_dm2: float | None
+    current_density_a_dm2: float | None
+    load_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +60,12 @@ class PlatingLine:
         self.current_tags: dict[str, str] = {}
         self.counters: dict[str, AmpHourCounter] = {}
         self.dosers: dict[str, list[AdditiveDoser]] = {}
+        self.rectifier_loops: dict[str, str] = {}
+        self._rect_last: dict[str, tuple[float | None, float | None, str | None]] = {}
         for tank in plant.tanks:
+            loop = rectifier_loop(tank)
+            if loop is not None:
+                self.rectifier_loops[tank.id] = loop.id
             if "load_present" in tank.inputs:
                 self.present_tags[tank.id] = tank.inputs["load_present"]
             if "current" in tank.sensors:
@@ -106,6 +128,18 @@ class PlatingLine:
 
     def rectifier_demand(self, tank_id: str) -> RectifierDemand | None:
         return self.tracker.rectifier_demand(tank_id)
+
+    def rectifier_changes(self) -> list[RectifierChange]:
+        """What changed for each rectifier loop since the last call (call after every scan and command)."""
+        out = []
+        for tank_id, loop_id in self.rectifier_loops.items():
+            d = self.tracker.rectifier_demand(tank_id)
+            now = (None, None, None) if d is None else (
+                d.area_dm2, d.current_density_a_dm2 if d.current_density_a_dm2 is not None else 0.0, d.load_id)
+            if self._rect_last.get(tank_id) != now:
+                self._rect_last[tank_id] = now
+                out.append(RectifierChange(tank_id, loop_id, now[0], now[1], now[2]))
+        return out
 
     def dosing_tags(self) -> Iterable[str]:
         return {d.output_tag for ds in self.dosers.values() for d in ds}
