@@ -169,6 +169,11 @@ def check_recipe(body: RecipeBody, plant: PlantConfig) -> list[RecipeIssue]:
             if loop is None:
                 issues.append(RecipeIssue(f"{base}.current_density_a_dm2" if step.current_density_a_dm2 is not None
                                           else f"{base}.current_a", f"tank {tank.id!r} has no rectifier loop"))
+            elif step.current_density_a_dm2 is not None and not loop.setpoint.limits.contains(step.current_density_a_dm2):
+                lim = loop.setpoint.limits
+                issues.append(RecipeIssue(f"{base}.current_density_a_dm2",
+                                          f"{step.current_density_a_dm2:g} A/dm2 is outside the setpoint limits of "
+                                          f"loop {tank.id}.{loop.id} ({lim.min:g}..{lim.max:g})"))
             elif step.current_a is not None and loop.rectifier is not None \
                     and step.current_a > loop.rectifier.max_current_a:
                 issues.append(RecipeIssue(f"{base}.current_a",

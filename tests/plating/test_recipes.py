@@ -73,6 +73,14 @@ def test_cd_outside_tank_cd_window_refused(plant: PlantConfig, body: dict[str, A
     assert "current-density window" in issues["steps[0].current_density_a_dm2"]
 
 
+def test_cd_outside_loop_setpoint_limits_refused(plant: PlantConfig, body: dict[str, Any]) -> None:
+    body["steps"][1]["current_density_a_dm2"] = 80.0  # chrome loop limits 0..77.5 (window 15.5..77.5)
+    res = RecipeBook().propose("x", body, plant, user="u", ts=0.0)
+    msgs = [i.message for i in res.issues if i.path == "steps[1].current_density_a_dm2"]
+    assert any("setpoint limits of loop chrome.rectifier" in m for m in msgs)
+    assert any("current-density window" in m for m in msgs)
+
+
 def test_dwell_min_above_max_refused(plant: PlantConfig, body: dict[str, Any]) -> None:
     body["steps"][1]["dwell_min_s"] = 2000
     issues = _issues(plant, body)
