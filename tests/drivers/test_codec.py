@@ -264,3 +264,23 @@ def test_readback_match() -> None:
     assert c.matches(w, c.sample_from_words(list(w.words), 1.0))
     assert not c.matches(w, c.sample_from_words(encode_words(1.2, c.encoding), 1.0))
     assert math.isfinite(c.sample_from_words(list(w.words), 1.0).value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"modbus": {"table": "input", "address": 0, "type": "int16"}},
+        {"modbus": {"table": "input", "address": 0, "type": "uint16"}},
+        SCALED,
+        {**SCALED, "modbus": {"table": "holding", "address": 0, "type": "uint16"}},
+        {"modbus": {"table": "input", "address": 0, "type": "float32", "word_order": "little"}},
+        {"modbus": {"table": "input", "address": 0, "type": "int16", "byte_order": "little"}},
+        MA,
+    ],
+)
+@given(words=st.lists(st.integers(0, 0xFFFF), min_size=6, max_size=6))
+def test_block_decoder_equals_reference_path(kw: dict[str, object], words: list[int]) -> None:
+    """The hot-path closures give exactly the samples of the general path."""
+    c = codec(**kw)
+    width = max(c.encoding.registers, 1)
+    assert c.block_decoder(2)(words, 5.0) == c.sample_from_words(words[2 : 2 + width], 5.0)
