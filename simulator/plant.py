@@ -685,7 +685,7 @@ class PlantSimulator:
                 base = {ModbusTable.COIL: 1, ModbusTable.DISCRETE: 10001, ModbusTable.INPUT: 30001,
                         ModbusTable.HOLDING: 40001}[m.table]
                 addr = f"{m.address}" if m.type.registers <= 1 else f"{m.span[0]}-{m.span[1]}"
-                plc = f"{base + m.address}" + (f".{m.bit}" if m.bit is not None else "")
+                plc = f"{base + m.address:05d}" + (f".{m.bit}" if m.bit is not None else "")
                 typ = m.type.value + ("" if bo == "big" else " (bytes swapped)")
                 rows.append(MapRow(tag.name, dev.name, getattr(dev, "unit_id", None), m.table.value, addr, plc,
                                    typ, wo, scaling, tag.access.value, self.meaning(tag.name), tag.unit,
