@@ -64,8 +64,12 @@ async def authenticate(
     if via == "cookie" and request.method not in SAFE_METHODS:
         if not csrf_matches(claims.csrf, request.headers.get(CSRF_HEADER)):
             raise HTTPException(status_code=403, detail="CSRF token missing or wrong: send the X-CSRF-Token header")
+    try:
+        stored = Role(user.role)
+    except ValueError:
+        raise _unauthorized(f"user has an unknown role {str(user.role)[:20]!r}") from None
     # The role is the stored one (a demoted user loses rights at once), never more than the token's.
-    role = user.role if user.role.rank <= claims.role.rank else claims.role
+    role = stored if stored.rank <= claims.role.rank else claims.role
     return Principal(username=user.username, role=role, address=address, via=via)
 
 

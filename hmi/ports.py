@@ -170,7 +170,8 @@ class HistoryPoint:
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
-    """A row of the historian's ``users`` table."""
+    """A row of the historian's ``users`` table (``historian.users.UserRecord``, whose ``role`` is a
+    plain string, has the same fields and is accepted as it is)."""
 
     id: int
     username: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -39,6 +40,11 @@ async def _login(ctx: HmiContext, request: Request, username: str, password: str
         await ctx.record(Event(ts=time.time(), kind=EventKind.LOGIN, source=username[:200], state="failed",
                                message=f"login ({how}) failed: {why}", data={"address": address}))
         raise HTTPException(401, detail="wrong user name or password", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        role = Role(user.role)
+    except ValueError:
+        raise HTTPException(401, detail="user has an unknown role; ask an admin") from None
+    user = replace(user, role=role) if user.role is not role else user
     ctx.limiter.succeeded(username, address)
     ctx.metrics.logins.labels("ok").inc()
     await ctx.record(Event(ts=time.time(), kind=EventKind.LOGIN, source=user.username, state="ok", user=user.username,
@@ -94,7 +100,7 @@ async def me(p: Viewer) -> MeOut:
 
 
 def _user_out(u: UserRecord) -> UserOut:
-    return UserOut(id=u.id, username=u.username, role=u.role, created_ts=u.created_ts, disabled=u.disabled)
+    return UserOut(id=u.id, username=u.username, role=Role(u.role), created_ts=u.created_ts, disabled=u.disabled)
 
 
 @router.get("/users", response_model=list[UserOut], tags=["users"], summary="List users (admin)")

@@ -221,7 +221,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     pump = asyncio.create_task(session.pump(), name=f"ws-pump:{username}")
     reader = asyncio.create_task(_read(ws, session), name=f"ws-read:{username}")
     try:
-        await session.send({"type": "hello", "user": username, "role": min(role, user.role, key=lambda r: r.rank).value})
+        await session.send({"type": "hello", "user": username, "role": min(role, Role(user.role), key=lambda r: r.rank).value})
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             exc = t.exception()

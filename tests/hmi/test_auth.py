@@ -183,3 +183,16 @@ def test_check_bind(settings: HmiSettings, host: str, ok: bool) -> None:
     else:
         with pytest.raises(BindRefused):
             settings.check_bind(host)
+
+
+def test_historian_user_records_with_string_roles_work(client: TestClient, runtime: FakeRuntime) -> None:
+    """historian.users.UserRecord carries the role as a plain string: the HMI accepts it as it is."""
+    from dataclasses import replace
+
+    runtime.users["operator"] = replace(runtime.users["operator"], role="operator")
+    runtime.users["viewer"] = replace(runtime.users["viewer"], role="superuser")
+    r = client.post("/api/auth/token", data={"username": "operator", "password": PASSWORDS["operator"]})
+    assert r.status_code == 200 and r.json()["role"] == "operator"
+    h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert client.get("/api/auth/me", headers=h).json()["role"] == "operator"
+    assert client.post("/api/auth/token", data={"username": "viewer", "password": PASSWORDS["viewer"]}).status_code == 401
