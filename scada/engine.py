@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from drivers.base import WriteResult
 from scada.commands import MODE_CODES, Command, CommandResult, apply_command
+from scada.conditions import ConditionKind, parse_condition
 from scada.config import PlantConfig
 from scada.config.control import LoopKind
 from scada.config.tags import TagConfig
@@ -401,6 +402,21 @@ class ScanCore:
         return CoreResult(groups, ilr.views, loops, outputs, dict(self._forced), published, events,
                           transitions, ilr.line_first_out)
 
+    def fast_tags(self) -> list[str]:
+        """Digital inputs that interlock conditions test directly (e-stop, level switches, fan feedback):
+        the runner scans at once when one of them changes instead of waiting for the next deadline."""
+        out: set[str] = set()
+        for tank in self.plant.tanks:
+            for il in tank.interlocks:
+                for text in il.trip_when:
+                    c = parse_condition(text)
+                    if c.kind not in (ConditionKind.IS_TRUE, ConditionKind.IS_FALSE):
+                        continue
+                    name = self.plant.line.estop if c.ref == "line.estop" else tank.inputs.get(c.ref)
+                    if name and name in self.tags and self.tags[name].device is not None:
+                        out.add(name)
+        return sorted(out)
+
     def safe_outputs(self) -> dict[str, Value]:
         """Every output at its safe value (watchdog, stop)."""
         return {name: safe_value_of(self.tags[name]) for t in self.plant.tanks for name in t.outputs.values()}
@@ -419,6 +435,8 @@ class ScanStats:
     """Deadlines skipped after an overrun."""
     listener_errors: int = 0
     write_failures: int = 0
+    fast_scans: int = 0
+    """Extra scans run at once because an interlock digital input changed."""
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     lateness_max_s: float = 0.0
@@ -434,7 +452,7 @@ class ScanStats:
         ms = lambda x: None if x is None else round(x * 1000.0, 3)  # noqa: E731
         return {
             "period_s": self.period_s, "scans": self.scans, "overruns": self.overruns, "stalls": self.stalls,
-            "missed": self.missed, "listener_errors": self.listener_errors, "write_failures": self.write_failures,
+            "missed": self.missed, "fast_scans": self.fast_scans, "listener_errors": self.listener_errors, "write_failures": self.write_failures,
             "lateness_p50_ms": ms(self._pct(self.lateness, 0.50)),
             "lateness_p99_ms": ms(self._pct(self.lateness, 0.99)),
             "lateness_max_ms": ms(self.lateness_max_s if self.lateness else None),
@@ -482,6 +500,9 @@ class ScanEngine:
         self._last_scan_end: float | None = None
         self._watchdog_tripped = False
         self._last_stats_pub: float | None = None
+        self.fast_tags = self.core.fast_tags()
+        self.fast_check_s = min(0.01, self.period_s / 10)
+        self._fast_seen: dict[str, tuple[Value, Quality]] = {}
         store.declare(self.core.derived)
 
     # ------------------------------------------------------------------ listeners and commands
@@ -553,6 +574,10 @@ class ScanEngine:
         t0 = time.perf_counter()
         self._scan_started = now
         snapshot = self.store.snapshot()
+        for n in self.fast_tags:
+            smp = snapshot.get(n)
+            if smp is not None:
+                self._fast_seen[n] = (smp.value, smp.quality)
         all_safe = self._all_safe
         core = self.core.compute(snapshot, now, ts, all_safe=all_safe)
         events = self._pending_events + core.events
@@ -643,7 +668,32 @@ class ScanEngine:
                 skipped = int((now - deadline) // period)
                 self.stats.missed += skipped
                 deadline += skipped * period
-            await asyncio.sleep(max(0.0, deadline - now))
+            await self._wait_until(deadline)
+
+    def _fast_changed(self) -> bool:
+        changed = False
+        for n in self.fast_tags:
+            smp = self.store.get(n) if n in self.store else None
+            if smp is not None and self._fast_seen.get(n) != (smp.value, smp.quality):
+                changed = True
+        return changed
+
+    async def _wait_until(self, deadline: float) -> None:
+        """Sleep to the deadline, but scan at once when an interlock digital input changes."""
+        while True:
+            wait = deadline - self.clock()
+            if wait <= 0:
+                return
+            if not self.fast_tags:
+                await asyncio.sleep(wait)
+                return
+            await asyncio.sleep(min(wait, self.fast_check_s))
+            if deadline - self.clock() > self.fast_check_s and self._fast_changed():
+                self.stats.fast_scans += 1
+                try:
+                    await self.scan_once(self.clock())
+                except Exception:  # noqa: BLE001 - the periodic scan reports and goes safe
+                    log.exception("fast scan failed")
 
     async def _watch(self) -> None:
         """If a scan hangs (a writer that never returns), write safe outputs from outside the scan."""

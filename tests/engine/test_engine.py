@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -21,7 +22,16 @@ from scada.config.control import LoopMode
 from scada.engine import ScanCore, ScanEngine, ScanResult
 from scada.events import EventKind
 from scada.tags import Quality, QualityReason
+from tests.engine.support import FakeClock
 from tests.engine.world import World
+
+
+class WallClock(FakeClock):
+    """The real epoch clock, for runner tests on real time."""
+
+    def __call__(self) -> float:
+        return time.time()
+
 
 HEATERS = ["line1.soak.heater", "line1.ecleaner.heater", "line1.nickel.heater", "line1.chrome.heater"]
 
@@ -276,7 +286,7 @@ def test_derived_names_are_declared(plant: PlantConfig) -> None:
 
 async def test_runner_keeps_period_and_stops_safe(plant: PlantConfig) -> None:
     fast = plant.model_copy(update={"scan": plant.scan.model_copy(update={"period_s": 0.02})})
-    w = World(fast)
+    w = World(fast, WallClock())
     w.engine = ScanEngine(fast, w.store, w.write)      # real clocks
     await w.engine.start()
     await asyncio.sleep(0.25)
@@ -289,7 +299,7 @@ async def test_runner_keeps_period_and_stops_safe(plant: PlantConfig) -> None:
 
 async def test_watchdog_writes_safe_outputs_when_a_scan_hangs(plant: PlantConfig) -> None:
     fast = plant.model_copy(update={"scan": plant.scan.model_copy(update={"period_s": 0.02})})
-    w = World(fast)
+    w = World(fast, WallClock())
     hang = asyncio.Event()
     calls: list[dict[str, object]] = []
 
@@ -307,3 +317,23 @@ async def test_watchdog_writes_safe_outputs_when_a_scan_hangs(plant: PlantConfig
     await w.engine.stop(safe=False)
     assert w.engine.stats.stalls >= 1
     assert any(all(v is False or v == 0 for v in c.values()) and "line1.nickel.heater" in c for c in calls[3:])
+
+
+async def test_interlock_input_change_scans_at_once(plant: PlantConfig) -> None:
+    slow = plant.model_copy(update={"scan": plant.scan.model_copy(update={"period_s": 1.0})})
+    w = World(slow, WallClock())
+    w.engine = ScanEngine(slow, w.store, w.write)
+    for d in w.drivers.values():
+        d.read()
+    assert "line1.estop" in w.engine.fast_tags and "line1.nickel.level.low" in w.engine.fast_tags
+    await w.engine.start()
+    await asyncio.sleep(0.3)                    # mid-period
+    w.set({"line1.estop": True})
+    w.drivers["plc1"].read()
+    await asyncio.sleep(0.1)
+    try:
+        assert w.engine.stats.fast_scans >= 1
+        assert w.value("line1.nickel.heater") is False
+        assert w.engine.stats.scans == 2       # the first periodic scan plus the fast one
+    finally:
+        await w.engine.stop()
