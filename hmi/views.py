@@ -84,8 +84,15 @@ class TagCatalog:
                 tank=tank_of.get(tc.name), device=tc.device, kind="io",
             )
 
+        self._meta_dicts = {n: m.to_dict() for n, m in self._meta.items()}
+
     def meta(self, name: str) -> TagMeta | None:
         return self._meta.get(name)
+
+    def meta_dict(self, name: str) -> dict[str, object]:
+        """JSON metadata of a tag, built once (``derived`` for tags the config does not name)."""
+        d = self._meta_dicts.get(name)
+        return d if d is not None else TagMeta(name=name, kind="derived").to_dict()
 
     def tank_prefix(self, tank: TankConfig) -> str:
         return tank.tag_prefix(self.line_prefix)
@@ -112,13 +119,10 @@ def sample_dict(sample: Sample | None, now: float | None = None) -> dict[str, ob
     return d
 
 
-def tag_view(name: str, sample: Sample | None, meta: TagMeta | None) -> dict[str, object]:
+def tag_view(name: str, sample: Sample | None, meta: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {"name": name}
     out.update(sample_dict(sample))
-    out.update(
-        (meta or TagMeta(name=name, kind="derived")).to_dict()
-        | {"name": name}
-    )
+    out.update(meta)
     return out
 
 

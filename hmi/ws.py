@@ -162,23 +162,26 @@ class WsSession:
         return {"type": "alarms", "active": [alarm_dict(a) for a in active]}
 
     async def pump(self) -> None:
-        """Push subscribed changes until the client goes away or is too slow (raises SlowClient)."""
+        """Push subscribed changes until the client goes away or is too slow (raises SlowClient).
+
+        Frames carrying tags are at least ``1 / max_rate_hz`` apart; what changed meanwhile is
+        coalesced by the subscription, so the client always ends on the latest value.
+        """
         last = -1e9
         while True:
             changes = await self._next_tags(self.alarm_poll_s)
             if changes:
+                wait = self.min_interval_s - (self._clock() - last)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if self.sub is not None and not self.sub.closed:
+                        changes += self.sub.drain()
+                last = self._clock()
                 await self.send({"type": "tags", "values": {n: sample_dict(s) for n, s in changes}})
             if self.want_alarms:
                 frame = self._alarm_frame()
                 if frame is not None:
                     await self.send(frame)
-            if changes:
-                now = self._clock()
-                wait = self.min_interval_s - (now - last)
-                last = now
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    last = self._clock()
 
 
 def _authenticate_ws(ctx: HmiContext, ws: WebSocket) -> tuple[str, Role] | str:

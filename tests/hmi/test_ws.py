@@ -78,7 +78,13 @@ async def test_pump_sends_only_subscribed_tags_coalesced_to_10_hz() -> None:
     store = TagStore()
     store.declare(["line1.a.temp", "line1.b.temp"])
     sent: list[dict] = []
-    s = _session(store, sent, max_rate_hz=10.0)
+    times: list[float] = []
+
+    async def send(text: str) -> None:
+        times.append(time.monotonic())
+        sent.append(json.loads(text))
+
+    s = WsSession(store, send, alarms=lambda: [], max_rate_hz=10.0)
     s.handle('{"type": "subscribe", "tags": ["line1.a.*"]}')
     pump = asyncio.create_task(s.pump())
     t0 = time.monotonic()
@@ -92,7 +98,11 @@ async def test_pump_sends_only_subscribed_tags_coalesced_to_10_hz() -> None:
     pump.cancel()
     frames = [f for f in sent if f["type"] == "tags"]
     assert all(set(f["values"]) == {"line1.a.temp"} for f in frames)
-    assert 3 <= len(frames) <= 13, len(frames)  # at most 10 Hz (+ the initial value frame)
+    assert 3 <= len(frames) <= 13, len(frames)  # at most 10 Hz over ~1.25 s
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.095, gaps  # never two frames within 100 ms: <= 10 Hz per tag
+    stamps = [f["values"]["line1.a.temp"]["value"] for f in frames]
+    assert stamps == sorted(stamps)
     assert frames[-1]["values"]["line1.a.temp"]["value"] == float(n)  # the latest value always arrives
     assert n > 200
     s.close()
