@@ -119,6 +119,10 @@ class CommandResult:
     command: Command | None = None
     event: Event | None = None
     data: dict[str, object] = field(default_factory=dict)
+    """``old`` / ``new`` values when known."""
+    kind: str = "ok"
+    """Refusal class: ``ok`` | ``limit`` | ``invalid`` | ``interlock`` | ``conflict`` | ``unknown`` |
+    ``forbidden`` (the HMI's CommandKind vocabulary)."""
 
 
 class CommandTarget(Protocol):
@@ -179,9 +183,10 @@ def apply_command(target: CommandTarget, cmd: Command, now: float, ts: float) ->
     try:
         ok, reason, data, ev = _apply(target, cmd, now, ts)
     except Exception as e:  # noqa: BLE001 - a command must never take the engine down
-        ok, reason, data, ev = False, f"internal error: {e!r}", {}, None
+        ok, reason, data, ev = False, f"internal error: {e!r}", {"kind": "invalid"}, None
+    kind = str(data.pop("kind", "ok" if ok else "invalid"))
     event = ev if ev is not None else _audit(cmd, ok, reason, ts, **data)
-    return CommandResult(ok, reason, cmd, event, data)
+    return CommandResult(ok, reason, cmd, event, data, kind)
 
 
 def _from_action(cmd: Command, r: ActionResult, ts: float) -> tuple[bool, str, dict[str, object], Event | None]:
@@ -192,17 +197,17 @@ def _from_action(cmd: Command, r: ActionResult, ts: float) -> tuple[bool, str, d
                    user=cmd.user, comment=r.event.comment,
                    data={**r.event.data, "command": type(cmd).__name__, "role": cmd.role})
         return True, r.reason, {}, ev
-    return r.ok, r.reason, {}, None
+    return r.ok, r.reason, {"kind": r.kind}, None
 
 
 def _apply(target: CommandTarget, cmd: Command, now: float, ts: float
            ) -> tuple[bool, str, dict[str, object], Event | None]:
     if cmd.role not in OPERATOR_ROLES:
-        return False, f"role {cmd.role!r} may not send commands (operator, engineer or admin needed)", {}, None
+        return False, f"role {cmd.role!r} may not send commands (operator, engineer or admin needed)", {"kind": "forbidden"}, None
     try:
         tank = target.plant.tank(cmd.tank)
     except KeyError:
-        return False, f"unknown tank {cmd.tank!r}", {}, None
+        return False, f"unknown tank {cmd.tank!r}", {"kind": "unknown"}, None
 
     if isinstance(cmd, ResetInterlock):
         return _from_action(cmd, target.interlocks.reset(cmd.tank, cmd.interlock, cmd.user, now, ts), ts)
@@ -212,27 +217,27 @@ def _apply(target: CommandTarget, cmd: Command, now: float, ts: float
         return _from_action(cmd, r, ts)
     if isinstance(cmd, CancelBypass):
         if cmd.role not in ENGINEER_ROLES:
-            return False, "cancelling a bypass needs the engineer role", {}, None
+            return False, "cancelling a bypass needs the engineer role", {"kind": "forbidden"}, None
         return _from_action(cmd, target.interlocks.cancel_bypass(cmd.tank, cmd.interlock, cmd.user, now, ts), ts)
 
     if isinstance(cmd, SetOutput):
         if cmd.output not in tank.outputs:
-            return False, f"tank {cmd.tank!r} has no output {cmd.output!r}", {}, None
+            return False, f"tank {cmd.tank!r} has no output {cmd.output!r}", {"kind": "unknown"}, None
         if cmd.output in target.driven_roles(cmd.tank):
-            return False, f"output {cmd.output!r} is driven by a loop: use the loop's mode and manual output", {}, None
+            return False, f"output {cmd.output!r} is driven by a loop: use the loop's mode and manual output", {"kind": "conflict"}, None
         tag = target.plant.tag(tank.outputs[cmd.output])
         if tag.is_boolean:
             if not isinstance(cmd.value, bool | int) or cmd.value not in (0, 1):
-                return False, f"output {cmd.output!r} is on/off: value must be true or false", {}, None
+                return False, f"output {cmd.output!r} is on/off: value must be true or false", {"kind": "invalid"}, None
             value: Value = bool(cmd.value)
         else:
             x = _num(cmd.value)
             if x is None:
-                return False, f"value {cmd.value!r} is not a finite number", {}, None
+                return False, f"value {cmd.value!r} is not a finite number", {"kind": "invalid"}, None
             if tag.limits is not None:
                 lim = _limits(tag.limits, tag.operator_limits, cmd.role)
                 if not lim.contains(x):
-                    return False, f"{x:g} is outside the {cmd.role} limits {lim.min:g}..{lim.max:g}", {}, None
+                    return False, f"{x:g} is outside the {cmd.role} limits {lim.min:g}..{lim.max:g}", {"kind": "limit"}, None
             value = x
         key = (cmd.tank, cmd.output)
         old = target.output_overrides.get(key)
@@ -241,17 +246,17 @@ def _apply(target: CommandTarget, cmd: Command, now: float, ts: float
 
     loop = target.loops.get((cmd.tank, cmd.loop))
     if loop is None:
-        return False, f"unknown loop {cmd.tank}.{cmd.loop}", {}, None
+        return False, f"unknown loop {cmd.tank}.{cmd.loop}", {"kind": "unknown"}, None
     cfg = loop.cfg
 
     if isinstance(cmd, SetSetpoint):
         x = _num(cmd.value)
         if x is None:
-            return False, f"setpoint {cmd.value!r} is not a finite number", {}, None
+            return False, f"setpoint {cmd.value!r} is not a finite number", {"kind": "invalid"}, None
         lim = _limits(cfg.setpoint.limits, cfg.setpoint.operator_limits, cmd.role)
         if not lim.contains(x):
             who = "operator" if lim is cfg.setpoint.operator_limits else "engineering"
-            return False, f"setpoint {x:g} is outside the {who} limits {lim.min:g}..{lim.max:g}", {}, None
+            return False, f"setpoint {x:g} is outside the {who} limits {lim.min:g}..{lim.max:g}", {"kind": "limit"}, None
         old = loop.sp
         loop.set_setpoint(x)
         return True, f"setpoint {old:g} -> {x:g}", {"old": old, "new": x}, None
@@ -259,29 +264,29 @@ def _apply(target: CommandTarget, cmd: Command, now: float, ts: float
     if isinstance(cmd, SetMode):
         mode = _parse_mode(cmd.mode)
         if mode is None:
-            return False, f"unknown mode {cmd.mode!r}: use auto, manual or off", {}, None
+            return False, f"unknown mode {cmd.mode!r}: use auto, manual or off", {"kind": "invalid"}, None
         blocked = target.loop_blocked(cmd.tank, cmd.loop)
         if blocked and mode is not LoopMode.OFF:
             return False, f"loop {cmd.tank}.{cmd.loop} is tripped ({blocked}): only OFF is allowed until it clears", \
-                {}, None
+                {"kind": "interlock"}, None
         old = loop.mode
         loop.set_mode(mode)
         return True, f"mode {old.value} -> {mode.value}", {"old": old.value, "new": mode.value}, None
 
     if isinstance(cmd, SetManualOutput):
         if loop.mode is not LoopMode.MANUAL:
-            return False, f"loop {cmd.tank}.{cmd.loop} is in {loop.mode.value}: switch it to manual first", {}, None
+            return False, f"loop {cmd.tank}.{cmd.loop} is in {loop.mode.value}: switch it to manual first", {"kind": "conflict"}, None
         blocked = target.loop_blocked(cmd.tank, cmd.loop)
         if blocked:
-            return False, f"loop {cmd.tank}.{cmd.loop} is tripped ({blocked}): manual output refused", {}, None
+            return False, f"loop {cmd.tank}.{cmd.loop} is tripped ({blocked}): manual output refused", {"kind": "interlock"}, None
         if cfg.kind in (LoopKind.ONOFF, LoopKind.PH_DOSING):
             if not isinstance(cmd.value, bool | int | float) or cmd.value not in (0, 1):
-                return False, "this loop's output is on/off: value must be true or false", {}, None
+                return False, "this loop's output is on/off: value must be true or false", {"kind": "invalid"}, None
             x = 1.0 if cmd.value else 0.0
         else:
             x = _num(cmd.value)  # type: ignore[assignment]
             if x is None:
-                return False, f"value {cmd.value!r} is not a finite number", {}, None
+                return False, f"value {cmd.value!r} is not a finite number", {"kind": "invalid"}, None
             if cfg.kind is LoopKind.PID and cfg.pid is not None:
                 lo, hi = cfg.pid.out_min, cfg.pid.out_max
             else:
@@ -292,26 +297,26 @@ def _apply(target: CommandTarget, cmd: Command, now: float, ts: float
                     lim = _limits(out_tag.limits, out_tag.operator_limits, cmd.role)
                     lo, hi = max(lo, lim.min), min(hi, lim.max)
             if not lo <= x <= hi:
-                return False, f"manual output {x:g} is outside {lo:g}..{hi:g}", {}, None
+                return False, f"manual output {x:g} is outside {lo:g}..{hi:g}", {"kind": "limit"}, None
         old_out = loop.manual_out
         loop.set_manual(x)
         return True, f"manual output {old_out:g} -> {x:g}", {"old": old_out, "new": x}, None
 
     if isinstance(cmd, SetLoadArea):
         if not isinstance(loop, RectifierLoop):
-            return False, f"loop {cmd.tank}.{cmd.loop} is not a rectifier", {}, None
+            return False, f"loop {cmd.tank}.{cmd.loop} is not a rectifier", {"kind": "invalid"}, None
         if cmd.area_dm2 is None:
             assert cfg.rectifier is not None
             loop.set_area(cfg.rectifier.default_area_dm2)
             return True, "load area back to the configured default", {"new": loop.area_dm2}, None
         x = _num(cmd.area_dm2)
         if x is None or x <= 0:
-            return False, f"load area {cmd.area_dm2!r} must be a positive number of dm2", {}, None
+            return False, f"load area {cmd.area_dm2!r} must be a positive number of dm2", {"kind": "invalid"}, None
         old_area = loop.area_dm2
         loop.set_area(x)
         return True, f"load area {old_area} -> {x:g} dm2", {"old": old_area, "new": x}, None
 
-    return False, f"unknown command {type(cmd).__name__}", {}, None
+    return False, f"unknown command {type(cmd).__name__}", {"kind": "invalid"}, None
 
 
 # ---------------------------------------------------------------------------- tag-addressed commands
@@ -337,4 +342,5 @@ def command_for_tag(plant: PlantConfig, tag: str, value: object, user: str, role
         for role_name, name in tank.outputs.items():
             if name == tag:
                 return SetOutput(tank.id, role_name, value, user, role)  # type: ignore[arg-type]
-    return CommandResult(False, f"unknown tag {tag!r}: not a setpoint, mode or output the server accepts")
+    return CommandResult(False, f"unknown tag {tag!r}: not a setpoint, mode or output the server accepts",
+                         kind="unknown")

@@ -87,6 +87,8 @@ class ActionResult:
     ok: bool
     reason: str
     event: Event | None = None
+    kind: str = "ok"
+    """Refusal class: ``unknown`` | ``forbidden`` | ``conflict`` | ``interlock`` | ``limit`` | ``invalid``."""
 
 
 @dataclass
@@ -130,7 +132,9 @@ class InterlockView:
     forcing: bool
     acts_on: tuple[str, ...]
     causes: tuple[str, ...]
-    """Reasons of the conditions true now."""
+    """Reasons of the conditions true now (``temperature = 70 > 68``)."""
+    conditions: tuple[str, ...]
+    """Config text of the conditions true now (``temperature > 68``)."""
     first_out: str | None
     first_out_reason: str
     trip_ts: float | None
@@ -141,7 +145,8 @@ class InterlockView:
     def to_dict(self) -> dict[str, object]:
         return {
             "tank": self.tank, "id": self.id, "status": str(self.status), "forcing": self.forcing,
-            "acts_on": list(self.acts_on), "causes": list(self.causes), "first_out": self.first_out,
+            "acts_on": list(self.acts_on), "causes": list(self.causes), "conditions": list(self.conditions),
+            "first_out": self.first_out,
             "first_out_reason": self.first_out_reason, "trip_ts": self.trip_ts,
             "bypass_remaining_s": self.bypass_remaining_s, "bypass_user": self.bypass_user,
             "description": self.description,
@@ -270,6 +275,7 @@ class InterlockEngine:
         return InterlockView(
             tank=st.tank, id=st.config.id, status=st.status, forcing=st.forcing,
             acts_on=tuple(st.config.acts_on), causes=tuple(r.reason for r in st.causes),
+            conditions=tuple(r.text for r in st.causes),
             first_out=st.first_out, first_out_reason=st.first_out_reason, trip_ts=st.trip_ts,
             bypass_remaining_s=(st.bypass_until - now) if st.bypassed(now) else None,  # type: ignore[operator]
             bypass_user=st.bypass_user if st.bypassed(now) else None,
@@ -285,12 +291,12 @@ class InterlockEngine:
         """Operator reset of a latched interlock: refused while the cause persists (the cause is named)."""
         st = self._get(tank, interlock)
         if st is None:
-            return ActionResult(False, f"unknown interlock {tank}.{interlock}")
+            return ActionResult(False, f"unknown interlock {tank}.{interlock}", kind="unknown")
         if st.cause_active:
             causes = "; ".join(r.reason for r in st.causes)
-            return ActionResult(False, f"cannot reset {st.key}: the cause persists ({causes})")
+            return ActionResult(False, f"cannot reset {st.key}: the cause persists ({causes})", kind="interlock")
         if not st.latched:
-            return ActionResult(False, f"{st.key} is not latched: nothing to reset")
+            return ActionResult(False, f"{st.key} is not latched: nothing to reset", kind="conflict")
         st.latched = False
         first = st.first_out
         st.first_out = None
@@ -308,18 +314,18 @@ class InterlockEngine:
         """Engineer bypass for ``duration_s`` (never for a non-bypassable interlock)."""
         st = self._get(tank, interlock)
         if st is None:
-            return ActionResult(False, f"unknown interlock {tank}.{interlock}")
+            return ActionResult(False, f"unknown interlock {tank}.{interlock}", kind="unknown")
         if role not in ENGINEER_ROLES:
-            return ActionResult(False, f"a bypass needs the engineer role (user {user!r} is {role!r})")
+            return ActionResult(False, f"a bypass needs the engineer role (user {user!r} is {role!r})", kind="forbidden")
         if not st.config.bypassable:
-            return ActionResult(False, f"{st.key} is not bypassable (e-stop / dry-fire protection)")
+            return ActionResult(False, f"{st.key} is not bypassable (e-stop / dry-fire protection)", kind="conflict")
         if not duration_s > 0:
-            return ActionResult(False, f"bypass duration must be positive, got {duration_s!r}")
+            return ActionResult(False, f"bypass duration must be positive, got {duration_s!r}", kind="invalid")
         if duration_s > st.config.max_bypass_s:
             return ActionResult(False, f"bypass of {duration_s:g} s exceeds the maximum {st.config.max_bypass_s:g} s "
-                                       f"for {st.key}")
+                                       f"for {st.key}", kind="limit")
         if not comment.strip():
-            return ActionResult(False, "a bypass needs a comment saying why (it is audited)")
+            return ActionResult(False, "a bypass needs a comment saying why (it is audited)", kind="invalid")
         st.bypass_until = now + duration_s
         st.bypass_user = user
         st.bypass_comment = comment
@@ -331,9 +337,9 @@ class InterlockEngine:
     def cancel_bypass(self, tank: str, interlock: str, user: str, now: float, ts: float) -> ActionResult:
         st = self._get(tank, interlock)
         if st is None:
-            return ActionResult(False, f"unknown interlock {tank}.{interlock}")
+            return ActionResult(False, f"unknown interlock {tank}.{interlock}", kind="unknown")
         if not st.bypassed(now):
-            return ActionResult(False, f"{st.key} is not bypassed")
+            return ActionResult(False, f"{st.key} is not bypassed", kind="conflict")
         st.bypass_until = None
         st.bypass_user = None
         st.bypass_comment = ""

@@ -216,27 +216,28 @@ async def test_command_audit_event_rides_on_the_next_result(world: World) -> Non
 
 
 @pytest.mark.parametrize(
-    ("cmd", "why"),
+    ("cmd", "why", "kind"),
     [
-        (SetSetpoint("nickel", "temp", 62.0, "olga", "operator"), "operator limits 50..60"),
-        (SetSetpoint("nickel", "temp", 70.0, "erik", "engineer"), "engineering limits 40..65"),
-        (SetSetpoint("nickel", "temp", float("nan"), "erik", "engineer"), "not a finite number"),
-        (SetSetpoint("nickel", "nope", 55.0, "olga", "operator"), "unknown loop"),
-        (SetSetpoint("zinc", "temp", 55.0, "olga", "operator"), "unknown tank"),
-        (SetSetpoint("nickel", "temp", 55.0, "vic", "viewer"), "may not send commands"),
-        (SetMode("nickel", "temp", "turbo", "olga", "operator"), "unknown mode"),
-        (SetManualOutput("nickel", "temp", 50.0, "olga", "operator"), "switch it to manual first"),
-        (ResetInterlock("nickel", "dry_fire", "olga", "operator"), "not latched"),
-        (BypassInterlock("nickel", "over_temp", 60, "olga", "operator", "x"), "engineer"),
-        (BypassInterlock("nickel", "dry_fire", 60, "erik", "engineer", "x"), "not bypassable"),
-        (SetOutput("nickel", "heater", True, "olga", "operator"), "driven by a loop"),
-        (SetOutput("nickel", "nope", True, "olga", "operator"), "no output"),
+        (SetSetpoint("nickel", "temp", 62.0, "olga", "operator"), "operator limits 50..60", "limit"),
+        (SetSetpoint("nickel", "temp", 70.0, "erik", "engineer"), "engineering limits 40..65", "limit"),
+        (SetSetpoint("nickel", "temp", float("nan"), "erik", "engineer"), "not a finite number", "invalid"),
+        (SetSetpoint("nickel", "nope", 55.0, "olga", "operator"), "unknown loop", "unknown"),
+        (SetSetpoint("zinc", "temp", 55.0, "olga", "operator"), "unknown tank", "unknown"),
+        (SetSetpoint("nickel", "temp", 55.0, "vic", "viewer"), "may not send commands", "forbidden"),
+        (SetMode("nickel", "temp", "turbo", "olga", "operator"), "unknown mode", "invalid"),
+        (SetManualOutput("nickel", "temp", 50.0, "olga", "operator"), "switch it to manual first", "conflict"),
+        (ResetInterlock("nickel", "dry_fire", "olga", "operator"), "not latched", "conflict"),
+        (BypassInterlock("nickel", "over_temp", 60, "olga", "operator", "x"), "engineer", "forbidden"),
+        (BypassInterlock("nickel", "dry_fire", 60, "erik", "engineer", "x"), "not bypassable", "conflict"),
+        (SetOutput("nickel", "heater", True, "olga", "operator"), "driven by a loop", "conflict"),
+        (SetOutput("nickel", "nope", True, "olga", "operator"), "no output", "unknown"),
     ],
 )
-async def test_command_refusals_change_nothing(world: World, cmd: object, why: str) -> None:
+async def test_command_refusals_change_nothing(world: World, cmd: object, why: str, kind: str) -> None:
     before = world.engine.core.loops[("nickel", "temp")].sp
     res = world.engine.execute(cmd)  # type: ignore[arg-type]
     assert not res.ok and why in res.reason, res.reason
+    assert res.kind == kind
     assert res.event is not None and res.event.state == "refused"
     assert world.engine.core.loops[("nickel", "temp")].sp == before
 
