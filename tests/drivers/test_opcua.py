@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from asyncua import Node, Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from drivers import create_driver
 from drivers.opcua import OpcUaDriver, quality_from_status, split_node_id
@@ -239,3 +244,56 @@ async def test_username_login(monkeypatch: pytest.MonkeyPatch) -> None:
         s = await anon.poll_once()
         await anon.stop()
         assert s["ua.temp"].quality is Quality.BAD
+
+
+def _make_cert(directory: Path, name: str, uri: str) -> tuple[Path, Path]:
+    """A self-signed certificate with the application URI in subjectAltName (OPC UA requires it)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri), x509.DNSName("localhost")]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=True,
+                                     data_encipherment=True, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.der", directory / f"{name}.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("mode", ["Sign", "SignAndEncrypt"])
+async def test_basic256sha256(tmp_path: Path, mode: str) -> None:
+    port = free_port()
+    peer = await build_server(port)
+    server_cert, server_key = _make_cert(tmp_path, "server", "urn:test:server")
+    client_cert, client_key = _make_cert(tmp_path, "client", "urn:freeopcua:client")
+    await peer.server.load_certificate(str(server_cert))
+    await peer.server.load_private_key(str(server_key))
+    peer.server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_Sign,
+                                     ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+    async with peer.server:
+        drv = OpcUaDriver(device(peer.url, security_policy="Basic256Sha256", security_mode=mode,
+                                 certificate=str(client_cert), private_key=str(client_key),
+                                 server_certificate=str(server_cert)), tags(), Collector())
+        s = await drv.poll_once()
+        await drv.stop()
+        assert s["ua.temp"].good and s["ua.temp"].value == 20.0, s["ua.temp"]
+        plain = OpcUaDriver(device(peer.url), tags(), Collector())  # the server refuses policy None
+        s = await plain.poll_once()
+        await plain.stop()
+        assert s["ua.temp"].reason is QualityReason.COMM_FAILURE
