@@ -135,6 +135,7 @@ class ModbusDriver:
         self._health = HealthLog(log, "modbus")
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._ever_connected = False
@@ -226,6 +227,12 @@ class ModbusDriver:
 
     async def _ensure_connected(self) -> bool:
         """Connect if needed (respecting the reconnect backoff). Never raises."""
+        if self._client is not None and self._client.connected:
+            return True
+        async with self._connect_lock:  # poll task, poll_once and write may all get here at once
+            return await self._connect()
+
+    async def _connect(self) -> bool:
         if self._client is not None and self._client.connected:
             return True
         if self._client is not None:  # pymodbus noticed the peer going away before we did

@@ -270,3 +270,20 @@ async def test_disabled_device_is_out_of_service(peer: ModbusPeer) -> None:
     await drv.start()
     assert sink.latest["d.x"].reason is QualityReason.OUT_OF_SERVICE
     await drv.stop()
+
+
+async def test_concurrent_poll_and_write_share_one_connection(peer: ModbusPeer) -> None:
+    """poll_once, the poll task and writes at the same time: one client, every result correct."""
+    await peer.set(3, 0, [5])
+    tags = [tag("c.x", modbus={"table": "holding", "address": 0}),
+            tag("c.w", modbus={"table": "holding", "address": 1}, access="read_write")]
+    drv = ModbusDriver(device(peer.port), tags, Collector())
+    fds = open_fds()
+    await drv.start()
+    results = await asyncio.gather(*[drv.poll_once() for _ in range(5)], *[drv.write({"c.w": i}) for i in range(5)])
+    await drv.stop()
+    await asyncio.sleep(0.05)  # let the server side notice the close
+    assert all(r["c.x"].value == 5 for r in results[:5])
+    assert all(r[0].ok for r in results[5:])  # type: ignore[index]
+    assert await peer.get(3, 1) == [4]
+    assert open_fds() <= fds
