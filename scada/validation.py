@@ -34,6 +34,10 @@ NE43_FAIL_HIGH_MA = 21.0
 NE43_MEAS_HIGH_MA = 20.5
 
 DEFAULT_MAX_HOLD_SCANS = 3
+MIN_RATE_WINDOW_S = 1.0
+"""The rate limit is judged over at least this long: on fast scans (e.g. an extra scan 15 ms after
+the last on a digital-input change) one quantisation step of a x10 integer would otherwise read as
+several degC per second and be rejected as a spike."""
 
 
 def loop_current_ma(tag: TagConfig, sample: Sample) -> float | None:
@@ -203,7 +207,7 @@ class ProbeValidator:
         if rate is not None and self.last_good is not None and self.last_good_ts is not None:
             dt = now - self.last_good_ts
             step = abs(x - self.last_good)
-            if step > rate * max(dt, 1e-9) and step > 0:
+            if step > rate * max(dt, MIN_RATE_WINDOW_S) and step > 0:
                 if self.held_scans < self.max_hold_scans:
                     self.held_scans += 1
                     held = Sample(
