@@ -63,7 +63,7 @@ from scada.engine import ScanEngine, ScanResult
 from scada.events import Event, EventKind
 from scada.interlocks import InterlockStatus as IlStatus
 from scada.plating.service import PlatingService
-from scada.tags import Sample, TagStore, Value
+from scada.tags import Quality, QualityReason, Sample, TagStore, Value
 
 log = logging.getLogger("scada.runtime")
 
@@ -121,6 +121,19 @@ class Runtime:
         self._last_overruns = 0
         self.started_ts: float | None = None
         self._last_scan: ScanResult | None = None
+        self.startup_grace_s = 10.0
+        """Alarms are not evaluated until every device delivered data or this long after start: a
+        restart must not annunciate every interlock because its inputs were still unread."""
+        self._alarms_live = False
+        # current density (A/dm2) = measured current / load area, per rectifier loop: the plating
+        # process parameter the HMI trends and the load record reports
+        self._cd_tags: list[tuple[str, str, str]] = []
+        for tank in plant.tanks:
+            for lc in tank.loops:
+                if lc.kind.value == "rectifier" and lc.pv in tank.sensors:
+                    tp = tank.tag_prefix(plant.line.prefix)
+                    self._cd_tags.append((tank.pv_tag(plant.line.prefix, lc.pv), f"{tp}.{lc.id}.area_dm2",
+                                          tank.pv_tag(plant.line.prefix, "current_density")))
         for d in plant.devices:
             self.alarms.define_external(driver_down_id(d.name), priority="high", area="system",
                                         message=f"PLC {d.name}: no data (communication lost)", on_delay_s=1.0)
@@ -133,6 +146,7 @@ class Runtime:
         await self.historian.start()  # raises SchemaError when the schema is behind/ahead
         self.historian.attach(self.tags)
         self.tags.declare(t.name for t in self.plant.tags)
+        self.tags.declare(cd for _, _, cd in self._cd_tags)
         await restore_from_journal(self.alarms, self.historian)
         self.journal = JournalWriter(self.alarms, self.historian)
         self._tasks.append(asyncio.create_task(self.journal.run(), name="alarm-journal"))
@@ -210,6 +224,8 @@ class Runtime:
     def _on_scan(self, r: ScanResult) -> None:
         """Runs synchronously after every scan; must never raise or block."""
         self._last_scan = r
+        if self._cd_tags:
+            self._publish_current_density(r)
         # Audit of operator commands is written by the HMI (with source address and old/new value).
         for ev in r.events:
             if ev.kind is not EventKind.AUDIT:
@@ -221,10 +237,33 @@ class Runtime:
                 self._consumer_errors += 1
                 log.exception("plating step failed")
         try:
-            self.alarms.evaluate(r.ts, self.tags.snapshot())
+            snapshot = self.tags.snapshot()
+            if not self._alarms_live:
+                waiting = any(snapshot[t.name].reason is QualityReason.WAITING_FOR_INITIAL_DATA
+                              for t in self.plant.tags if t.device is not None and t.name in snapshot)
+                started = self.started_ts if self.started_ts is not None else r.ts
+                if waiting and r.ts - started < self.startup_grace_s:
+                    return
+                self._alarms_live = True
+            self.alarms.evaluate(r.ts, snapshot)
         except Exception:  # noqa: BLE001
             self._consumer_errors += 1
             log.exception("alarm evaluation failed")
+
+    def _publish_current_density(self, r: ScanResult) -> None:
+        cds: dict[str, Sample] = {}
+        for cur_tag, area_tag, cd_tag in self._cd_tags:
+            cur = r.published.get(cur_tag) or self.tags.get(cur_tag)
+            area = r.published.get(area_tag) or (self.tags.get(area_tag) if area_tag in self.tags else None)
+            if area is None or not cur.usable or not area.usable or not float(area.value or 0) > 0:  # type: ignore[arg-type]
+                why = "no load area" if area is None or not area.usable else cur.detail or str(cur.reason)
+                cds[cd_tag] = Sample(value=None, quality=Quality.BAD, server_ts=r.ts,
+                                     reason=cur.reason if not cur.usable else QualityReason.CONFIG_ERROR, detail=why)
+                continue
+            q = min(cur.quality, area.quality)
+            cds[cd_tag] = Sample(value=round(float(cur.value) / float(area.value), 4), quality=q,  # type: ignore[arg-type]
+                                 server_ts=r.ts, reason=cur.reason if q is not Quality.GOOD else QualityReason.NONE)
+        self.tags.publish(cds)
 
     def _plating_step(self, r: ScanResult) -> None:
         assert self.plating is not None
@@ -493,4 +532,3 @@ def finite_or_none(x: Any) -> float | None:
 
 
 __all__ = ["Runtime", "SchemaError"]
-_ = Sample  # re-exported type used by callers' annotations
