@@ -34,14 +34,14 @@ def plant_on(tmp_path: Path, modbus_port: int, opcua_port: int) -> PlantConfig:
     return load_config(f)
 
 
-async def until(pred: Callable[[], Any], timeout: float, what: str, info: Callable[[], Any] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
+async def until(pred: Callable[[], Any], limit_s: float, what: str, info: Callable[[], Any] = lambda: "") -> Any:
+    deadline = time.monotonic() + limit_s
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} {info()}")
+            raise AssertionError(f"timed out after {limit_s}s waiting for {what} {info()}")
         await asyncio.sleep(0.05)
 
 
