@@ -23,7 +23,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 def ensure_venv(extras: str) -> Path:
     """Create the venv and install the project (editable) once per pyproject change."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - runs before the venv exists, on any python3
         sys.exit(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
     py = BIN / "python"
     if not py.exists():

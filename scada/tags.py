@@ -241,7 +241,7 @@ class Subscription:
         self.delivered += len(items)
         return items
 
-    async def get(self, timeout: float | None = None) -> list[tuple[str, Sample]]:
+    async def get(self, timeout: float | None = None) -> list[tuple[str, Sample]]:  # noqa: ASYNC109
         """Wait for at least one change (or ``timeout``) and take all pending changes."""
         if self.closed:
             raise SubscriptionClosed(self.close_reason)
