@@ -29,23 +29,35 @@ class AlarmKind(StrEnum):
 
 class AlarmConfig(StrictModel):
     id: Ident
+    """Alarm id, unique in the tank."""
     kind: AlarmKind
+    """``limit``, ``deviation``, ``rate``, ``discrete`` or ``quality``."""
     source: str
     """A sensor group or input role of the tank, or a full tag name."""
     hh: float | None = None
+    """High-high limit."""
     h: float | None = None
+    """High limit."""
     l: float | None = None  # noqa: E741
+    """Low limit."""
     ll: float | None = None
+    """Low-low limit."""
     deviation: Annotated[float, Field(gt=0)] | None = None
     """For kind deviation: |PV - SP| above this alarms (SP from the loop on the same pv)."""
     rate_per_min: Annotated[float, Field(gt=0)] | None = None
+    """For kind rate: change per minute above which it alarms."""
     alarm_state: bool = True
     """For kind discrete: the value that is abnormal."""
     deadband: NonNegFloat = 0.0
+    """The value must return this far inside the limit before the alarm clears."""
     on_delay_s: NonNegFloat = 0.0
+    """Condition must hold this long before the alarm activates."""
     off_delay_s: NonNegFloat = 0.0
+    """Condition must be gone this long before the alarm clears."""
     priority: Priority = Priority.MEDIUM
+    """``critical``, ``high``, ``medium``, ``low`` or ``log`` (journal only)."""
     message: str = ""
+    """Text shown in the alarm list (default: generated)."""
     rate_window_s: PositiveFloat = 30.0
     """For kind rate: the rate is the change over this window (a noisy value has no useful scan-to-scan rate)."""
     on_uncertain: bool = False

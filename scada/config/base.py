@@ -42,7 +42,9 @@ class Range(StrictModel):
     """A closed interval ``[min, max]`` in engineering units."""
 
     min: float
+    """Lower bound (inclusive)."""
     max: float
+    """Upper bound (inclusive)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:

@@ -12,7 +12,9 @@ from scada.config.base import Ident, StrictModel
 
 class InterlockConfig(StrictModel):
     id: Ident
+    """Interlock id, unique in the tank."""
     description: str = ""
+    """Shown with the trip in the HMI and the alarm."""
     trip_when: Annotated[list[str], Field(min_length=1)]
     """Conditions, any of which trips (e.g. ``level_low``, ``temperature > 68``, ``temperature not good``)."""
     acts_on: Annotated[list[Ident], Field(min_length=1)]
@@ -22,7 +24,9 @@ class InterlockConfig(StrictModel):
     bypassable: bool = True
     """Never true for e-stop or heater dry-fire interlocks (checked at load)."""
     max_bypass_s: Annotated[float, Field(gt=0, le=86_400)] = 3600.0
+    """Longest bypass an engineer may set (it expires on its own)."""
     priority: str = "critical"
+    """Priority of the trip alarm."""
 
     @field_validator("trip_when")
     @classmethod

@@ -61,6 +61,7 @@ class ModbusAddress(StrictModel):
     table: ModbusTable
     """Modbus table: `holding`, `input` (registers) or `coil`, `discrete` (bits)."""
     address: Annotated[int, Field(ge=0, le=65535)]
+    """0-based PDU offset in the table (holding 0 = register 40001)."""
     type: DataType = DataType.UINT16
     """Data type; 32/64-bit types span 2/4 registers."""
     bit: Annotated[int, Field(ge=0, le=15)] | None = None
@@ -92,6 +93,7 @@ class OpcUaAddress(StrictModel):
     """An OPC UA variable by node id, e.g. ``ns=2;s=Nickel.Temp.A`` or ``s=Nickel.Temp.A``."""
 
     node: str = Field(min_length=3)
+    """Node id: ``ns=2;s=Tank1.Temp``, or ``s=...`` resolved against the device namespace URI."""
     type: Literal["double", "float", "int16", "int32", "uint16", "uint32", "boolean"] | None = None
     """Variant type used for writes (the server is strict: a Double into a Float node is refused)."""
     deadband: Annotated[float, Field(ge=0)] | None = None

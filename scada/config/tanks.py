@@ -66,6 +66,7 @@ class SensorGroupConfig(StrictModel):
     rate_limit_per_s: PositiveFloat | None = None
     """A change faster than this is a spike: rejected, last good held as Uncertain."""
     frozen: FrozenCheck | None = None
+    """Frozen/stuck probe detection (only while redundant partners move)."""
     discrepancy: PositiveFloat | None = None
     """Largest allowed difference between a probe and the voted value."""
     discrepancy_delay_s: NonNegFloat = 30.0

@@ -260,3 +260,11 @@ def test_environment_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(ConfigError) as exc:
         load_config(f)
     assert exc.value.issues[0].path == "devices[0].host" and "NO_SUCH_VAR_X" in exc.value.issues[0].message
+
+
+def test_every_config_key_is_documented() -> None:
+    from scada.config.reference import _models
+
+    undocumented = [f"{m.__name__}.{n}" for m in _models(PlantConfig) for n, f in m.model_fields.items()
+                    if not f.description]
+    assert undocumented == [], "add a docstring under each field: it becomes docs/configuration.md"
