@@ -17,6 +17,7 @@ from hmi.ports import RuntimePort
 from hmi.routes_auth import router as auth_router
 from hmi.routes_data import router as data_router
 from hmi.routes_plant import router as plant_router
+from hmi.routes_plating import router as plating_router
 from hmi.security import LoginLimiter, TokenCodec
 from hmi.settings import HmiSettings
 from hmi.views import TagCatalog
@@ -54,6 +55,7 @@ def create_app(runtime: RuntimePort, settings: HmiSettings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(plant_router)
     app.include_router(data_router)
+    app.include_router(plating_router)
     app.add_api_websocket_route("/api/ws", websocket_endpoint)
 
     @app.exception_handler(RequestValidationError)

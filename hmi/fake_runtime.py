@@ -28,12 +28,15 @@ from hmi.ports import (
     InterlockState,
     InterlockStatus,
     LoopState,
+    PlatingPort,
     Role,
     RuntimeStatus,
     UserRecord,
 )
 from scada.config import LoopKind, LoopMode, PlantConfig, TankConfig
 from scada.events import Event, EventKind
+from scada.plating import InMemoryPlatingStore, PlatingService
+from scada.runtime_plating import PlatingAdapter
 from scada.tags import Quality, QualityReason, Sample, TagStore, Value
 
 
@@ -67,6 +70,10 @@ class FakeRuntime:
         self._task: asyncio.Task[None] | None = None
         self.steps = 0
         self.is_ready = True
+        # the real plating layer on an in-memory store; each step() feeds it like a scan would
+        self._load_area: dict[str, float] = {}
+        self.plating = PlatingService(plant, InMemoryPlatingStore(), sink=self._plating_event)
+        self.plating_port: PlatingPort | None = PlatingAdapter(self.plating, _FakeTrace(self), clock=clock)
 
         names: list[str] = [t.name for t in plant.tags]
         for tank in plant.tanks:
@@ -218,6 +225,8 @@ class FakeRuntime:
         return not any(lc.pv == group for lc in tank.loops)
 
     def _area(self, tank: TankConfig) -> float:
+        if tank.id in self._load_area:
+            return self._load_area[tank.id]
         for lc in tank.loops:
             if lc.rectifier and lc.rectifier.default_area_dm2:
                 return lc.rectifier.default_area_dm2
@@ -236,6 +245,37 @@ class FakeRuntime:
         """Advance the toy process by ``dt`` seconds and publish every value."""
         self.steps += 1
         self._step_process(dt, self._clock(), record=True, publish=True)
+        self._plating_step()
+
+    def _plating_step(self) -> None:
+        """What the runtime does after a scan: plating scan, then the rectifier follows the load."""
+        self.plating.scan(self.tags.snapshot(), self._clock())
+        for ch in self.plating.line.rectifier_changes():
+            if ch.area_dm2 is None:
+                self._load_area.pop(ch.tank, None)
+            else:
+                self._load_area[ch.tank] = ch.area_dm2
+            st = self.loops.get((ch.tank, ch.loop))
+            if st is not None and ch.current_density_a_dm2 is not None:
+                self.loops[(ch.tank, ch.loop)] = replace(st, setpoint=ch.current_density_a_dm2,
+                                                         working_setpoint=ch.current_density_a_dm2)
+
+    def _plating_event(self, event: Event) -> None:
+        self.events.append(replace(event, id=len(self.events) + 1))
+
+    def history_samples(self, tag: str, start: float, end: float) -> list[Sample]:
+        """Recorded samples of ``tag`` in [start, end], the one in effect at ``start`` moved to it."""
+        out: list[Sample] = []
+        prev: Sample | None = None
+        for ts, v, q, r in self._hist.get(tag, ()):
+            s = Sample(value=v, quality=Quality[q.upper()], server_ts=ts, source_ts=ts, reason=QualityReason(r))
+            if ts < start:
+                prev = s
+            elif ts <= end:
+                out.append(s)
+        if prev is not None and (not out or out[0].server_ts > start):
+            out.insert(0, replace(prev, server_ts=start, source_ts=start))
+        return out
 
     async def _run(self, period_s: float) -> None:
         while True:
@@ -467,3 +507,16 @@ class FakeRuntime:
 
     def disable_user(self, username: str) -> None:
         self.users[username] = replace(self.users[username], disabled=True)
+
+
+class _FakeTrace:
+    """The fake's history ring and event list as the plating layer's trace source."""
+
+    def __init__(self, rt: FakeRuntime) -> None:
+        self.rt = rt
+
+    async def samples(self, tags: Sequence[str], start: float, end: float) -> dict[str, list[Sample]]:
+        return {t: self.rt.history_samples(t, start, end) for t in tags}
+
+    async def events(self, start: float, end: float) -> list[Event]:
+        return [e for e in self.rt.events if start <= e.ts <= end]

@@ -195,6 +195,135 @@ class RuntimeStatus:
     """Alarm engine: active, unacked, shelved counts, flood (bool), rate per 10 min."""
 
 
+@dataclass(frozen=True, slots=True)
+class PlatingIssue:
+    """One reason a plating command was refused: key path (``steps[1].temperature_c``) and message."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlatingResult:
+    """Result of a plating command: the recipe or load (JSON-ready dict), or a refusal with its kind
+    (the HMI maps it to a status exactly like :class:`CommandResult`) and the key-path issues."""
+
+    ok: bool
+    kind: CommandKind = CommandKind.OK
+    reason: str = ""
+    data: dict[str, Any] | None = None
+    issues: tuple[PlatingIssue, ...] = ()
+    audited: bool = False
+    """True when the plating layer wrote the audit event itself (accepted recipe saves)."""
+
+    def as_command(self) -> CommandResult:
+        return CommandResult(ok=self.ok, kind=self.kind, reason=self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFilter:
+    """Load history search; every field optional (``text`` matches id, part number or order)."""
+
+    text: str | None = None
+    part_number: str | None = None
+    customer_order: str | None = None
+    status: str | None = None
+    since: float | None = None
+    """Created at or after (epoch s)."""
+    until: float | None = None
+    """Created before (epoch s)."""
+    limit: int = 100
+    on_line: bool = False
+    """Only loads queued, in a tank or in transit (the live tracker, not the store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewLoad:
+    """What the operator enters to put a load on the line."""
+
+    part_number: str
+    quantity: int
+    area_dm2: float
+    customer_order: str = ""
+    id: str | None = None
+    recipe_id: str | None = None
+    note: str = ""
+
+
+class LoadRecordView(Protocol):
+    """The traceability record of one load (``scada.plating.LoadRecord`` satisfies it)."""
+
+    @property
+    def conforming(self) -> bool: ...
+
+    def to_dict(self, *, trends: bool = False) -> dict[str, Any]:
+        """JSON-ready record; ``trends`` adds each dwell's samples."""
+        ...
+
+    def to_csv(self) -> str:
+        """One row per tank visit."""
+        ...
+
+    def to_html(self) -> str:
+        """A printable self-contained page: every text escaped, inline SVG plots, no scripts."""
+        ...
+
+
+@runtime_checkable
+class PlatingPort(Protocol):
+    """The electroplating process layer as the HMI sees it (recipes, loads, traceability).
+
+    Reads return JSON-ready dicts (``Recipe.to_dict()``, ``Load.to_dict()`` plus live dwell fields);
+    commands never raise for bad input: they return a refused :class:`PlatingResult`.
+    """
+
+    def recipes(self) -> list[dict[str, Any]]:
+        """Latest version of every recipe."""
+        ...
+
+    def recipe(self, recipe_id: str, version: int | None = None) -> dict[str, Any] | None:
+        """One version (default the latest), or None."""
+        ...
+
+    def recipe_versions(self, recipe_id: str) -> list[dict[str, Any]]:
+        """Every version, oldest first (empty when unknown)."""
+        ...
+
+    async def save_recipe(self, recipe_id: str, body: dict[str, Any], actor: Actor, comment: str) -> PlatingResult:
+        """Create a recipe or its next version (engineer; the HMI has checked the role)."""
+        ...
+
+    def loads_on_line(self) -> list[dict[str, Any]]:
+        """Loads queued, in a tank or in transit, with ``dwell_s`` and the current step's window."""
+        ...
+
+    async def find_loads(self, query: LoadFilter) -> list[dict[str, Any]]:
+        """Load history, newest first."""
+        ...
+
+    async def get_load(self, load_id: str) -> dict[str, Any] | None:
+        ...
+
+    async def create_load(self, load: NewLoad, actor: Actor) -> PlatingResult:
+        ...
+
+    async def enter(self, load_id: str, tank: str, actor: Actor) -> PlatingResult:
+        """The load goes into a tank (UNKNOWN load/tank, CONFLICT occupied or wrong state)."""
+        ...
+
+    async def leave(self, load_id: str, actor: Actor) -> PlatingResult:
+        """The load comes out of the tank it is in (CONFLICT when it is in none)."""
+        ...
+
+    async def abort(self, load_id: str, reason: str, actor: Actor) -> PlatingResult:
+        """Take the load off the line."""
+        ...
+
+    async def record(self, load_id: str) -> LoadRecordView | None:
+        """The traceability record from the history, or None for an unknown load."""
+        ...
+
+
 @runtime_checkable
 class RuntimePort(Protocol):
     """Everything the HMI calls. Commands never raise for bad input: they return a refusal."""
@@ -203,6 +332,8 @@ class RuntimePort(Protocol):
     """The validated plant: tag metadata, tanks, loops, interlocks, alarm definitions."""
     tags: TagStore
     """Live values; the HMI reads ``get``/``snapshot`` and subscribes with ``policy="coalesce"``."""
+    plating_port: PlatingPort | None
+    """The plating layer (recipes, loads, records); None when the runtime has none (plating routes answer 404)."""
 
     def ready(self) -> tuple[bool, str]:
         """(True, "") when the scan runs and the historian accepts data; else (False, why)."""

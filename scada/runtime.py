@@ -63,6 +63,7 @@ from scada.engine import ScanEngine, ScanResult
 from scada.events import Event, EventKind
 from scada.interlocks import InterlockStatus as IlStatus
 from scada.plating.service import PlatingService
+from scada.runtime_plating import PlatingAdapter
 from scada.tags import Quality, QualityReason, Sample, TagStore, Value
 
 log = logging.getLogger("scada.runtime")
@@ -112,6 +113,7 @@ class Runtime:
         self._driver_of: dict[str, Driver] = {}
         self.engine = ScanEngine(plant, self.tags, self._write)
         self.plating: PlatingService | None = None
+        self.plating_port: PlatingAdapter | None = None
         self.journal: JournalWriter | None = None
         self._pending_events: list[Event] = []
         self._events_wakeup = asyncio.Event()
@@ -152,6 +154,7 @@ class Runtime:
         self._tasks.append(asyncio.create_task(self.journal.run(), name="alarm-journal"))
         self.plating = PlatingService(self.plant, SqlPlatingStore(self.historian.engine), sink=self._queue_event)
         await self.plating.open()
+        self.plating_port = PlatingAdapter(self.plating, self.historian, clock=self.clock)
         self.drivers = create_drivers(self.plant.devices, self.plant.tags, self.tags.publish, self.clock)
         for drv in self.drivers:
             devices = getattr(drv, "devices", None) or [getattr(drv, "device", None)]
