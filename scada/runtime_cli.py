@@ -41,6 +41,20 @@ async def _serve(runtime: object, settings: object, host: str, port: int, *, ban
         await runtime.stop()  # type: ignore[attr-defined]
 
 
+def with_device_ports(plant: object, modbus_port: int | None, opcua_port: int | None) -> object:
+    """The plant with its (simulated) devices on the ports the simulator actually bound."""
+    import re
+
+    devices = []
+    for d in plant.devices:  # type: ignore[attr-defined]
+        if d.protocol == "modbus_tcp" and modbus_port:
+            d = d.model_copy(update={"port": modbus_port})
+        elif d.protocol == "opcua" and opcua_port:
+            d = d.model_copy(update={"endpoint": re.sub(r":\d+(/|$)", f":{opcua_port}\\1", d.endpoint, count=1)})
+        devices.append(d)
+    return plant.model_copy(update={"devices": devices})  # type: ignore[attr-defined]
+
+
 def _db_url(db: str | None) -> str:
     return db or os.environ.get("SCADA_DATABASE_URL") or DEFAULT_DB
 
@@ -90,6 +104,8 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[Path, typer.Option(help="Where the demo database and buffer live.")] = Path("demo-data"),
         port: Annotated[int, typer.Option(help="HTTP port of the HMI.")] = 8000,
         speed: Annotated[float, typer.Option(help="Simulator time acceleration.")] = 1.0,
+        sim_modbus_port: Annotated[int | None, typer.Option(help="Simulator Modbus port (default: the plant file's; 0 = any free).")] = None,
+        sim_opcua_port: Annotated[int | None, typer.Option(help="Simulator OPC UA port (default: the plant file's; 0 = any free).")] = None,
         log_level: Annotated[str, typer.Option(help="Log level.")] = "warning",
     ) -> None:
         """The full demo on this machine: simulator + server + web HMI on an SQLite file, demo users."""
@@ -112,9 +128,14 @@ def register(app: typer.Typer) -> None:
             modbus_port = next((d.port for d in plant.devices if d.protocol == "modbus_tcp"), 15020)
             opcua_dev = next((d for d in plant.devices if d.protocol == "opcua"), None)
             opcua_port = int(opcua_dev.endpoint.rsplit(":", 1)[1].split("/")[0]) if opcua_dev else None
+            if sim_modbus_port is not None:
+                modbus_port = sim_modbus_port
+            if sim_opcua_port is not None and opcua_port is not None:
+                opcua_port = sim_opcua_port
             sim = PlantSimulator(plant, speed=speed, seed=1)
             async with SimulatorServers(sim, modbus_port=modbus_port, opcua_port=opcua_port, control_port=0) as srv:
-                runtime = Runtime(plant, db_url=db_url, buffer_path=data_dir / "buffer.sqlite", migrate=True)
+                served = with_device_ports(plant, srv.modbus_port, srv.opcua_port)
+                runtime = Runtime(served, db_url=db_url, buffer_path=data_dir / "buffer.sqlite", migrate=True)
                 # users are set before the HMI opens (the runtime's historian must be up: start it here)
                 banner_lines = [
                     "",
