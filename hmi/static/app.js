@@ -6,6 +6,7 @@ import { renderOverview } from "./views/overview.js";
 import { renderTank } from "./views/tank.js";
 import { renderAlarms } from "./views/alarms.js";
 import { renderAudit } from "./views/audit.js";
+import { isPlatingRoute, routePlating } from "./plating/index.js";
 
 const state = { me: null, alarms: [], live: null, cleanup: null, alarmListeners: new Set() };
 const view = document.getElementById("view");
@@ -88,6 +89,7 @@ function route() {
     if (parts[0] === "tank" && parts[1]) cleanup = renderTank(view, parts[1]);
     else if (parts[0] === "alarms") cleanup = renderAlarms(view);
     else if (parts[0] === "audit") cleanup = renderAudit(view);
+    else if (isPlatingRoute(parts[0])) cleanup = routePlating(view, parts);
     else cleanup = renderOverview(view);
   } catch (e) {
     view.append(h("p", { class: "error", text: String(e) }));
