@@ -67,6 +67,7 @@ from scada.runtime_plating import PlatingAdapter
 from scada.tags import Quality, QualityReason, Sample, TagStore, Value
 
 log = logging.getLogger("scada.runtime")
+TASK_FAILED = "system.task_failed"
 
 _IL_STATUS = {
     IlStatus.NORMAL: InterlockStatus.HEALTHY,
@@ -136,6 +137,8 @@ class Runtime:
                     tp = tank.tag_prefix(plant.line.prefix)
                     self._cd_tags.append((tank.pv_tag(plant.line.prefix, lc.pv), f"{tp}.{lc.id}.area_dm2",
                                           tank.pv_tag(plant.line.prefix, "current_density")))
+        self.alarms.define_external(TASK_FAILED, priority="critical", area="system",
+                                    message="A server task stopped unexpectedly (restarted)")
         for d in plant.devices:
             self.alarms.define_external(driver_down_id(d.name), priority="high", area="system",
                                         message=f"PLC {d.name}: no data (communication lost)", on_delay_s=1.0)
@@ -151,7 +154,7 @@ class Runtime:
         self.tags.declare(cd for _, _, cd in self._cd_tags)
         await restore_from_journal(self.alarms, self.historian)
         self.journal = JournalWriter(self.alarms, self.historian)
-        self._tasks.append(asyncio.create_task(self.journal.run(), name="alarm-journal"))
+        self._spawn("alarm-journal")
         self.plating = PlatingService(self.plant, SqlPlatingStore(self.historian.engine), sink=self._queue_event)
         await self.plating.open()
         self.plating_port = PlatingAdapter(self.plating, self.historian, clock=self.clock)
@@ -165,12 +168,33 @@ class Runtime:
             await drv.start()
         self.engine.add_listener(self._on_scan)
         await self.engine.start()
-        self._tasks.append(asyncio.create_task(self._event_pump(), name="event-pump"))
+        self._spawn("event-pump")
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
         self._started = True
         self.started_ts = self.clock()
         self._queue_event(Event(ts=self.clock(), kind=EventKind.SYSTEM, source="runtime", message="server started",
                                 state="started"))
+
+    def _spawn(self, name: str) -> None:
+        """(Re)start one of the restartable background tasks by name."""
+        factories = {"alarm-journal": lambda: self.journal.run(),  # type: ignore[union-attr]
+                     "event-pump": self._event_pump}
+        self._tasks.append(asyncio.create_task(factories[name](), name=name))
+
+    def _check_tasks(self, now: float) -> None:
+        """A background task that died is restarted, and an alarm says which and why."""
+        dead = [t for t in self._tasks if t.done() and t.get_name() != "supervisor"]
+        messages = []
+        for t in dead:
+            self._tasks.remove(t)
+            exc = t.exception() if not t.cancelled() else None
+            messages.append(f"{t.get_name()}: {exc!r}" if exc else f"{t.get_name()}: ended")
+            log.error("background task %s stopped (%r); restarting it", t.get_name(), exc)
+            self._spawn(t.get_name())
+        scan = getattr(self.engine, "_task", None)
+        if scan is not None and scan.done():
+            messages.append("scan-engine: stopped")
+        self.alarms.set_condition(TASK_FAILED, bool(messages), message="; ".join(messages), now=now)
 
     async def stop(self) -> None:
         """Outputs safe first, then drivers, journal, plating state, historian (which flushes)."""
@@ -311,6 +335,7 @@ class Runtime:
             await asyncio.sleep(1.0)
             now = self.clock()
             try:
+                self._check_tasks(now)
                 for drv in self.drivers:
                     st = drv.status()
                     devices = getattr(drv, "devices", None) or [getattr(drv, "device", None)]
