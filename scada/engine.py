@@ -34,7 +34,7 @@ from scada.commands import MODE_CODES, Command, CommandResult, apply_command
 from scada.conditions import ConditionKind, parse_condition
 from scada.config import PlantConfig
 from scada.config.control import LoopKind
-from scada.config.tags import TagConfig
+from scada.config.tags import DataType, TagConfig
 from scada.control import DosingLoop, LoopController, LoopInputs, LoopOutput, RectifierLoop, make_loop
 from scada.events import Event, EventKind
 from scada.interlocks import (
@@ -120,6 +120,9 @@ def safe_value_of(tag: TagConfig) -> Value:
     return False if tag.is_boolean else 0
 
 
+_WHOLE_UNITS = frozenset({DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32})
+
+
 def coerce_output(tag: TagConfig, value: Value) -> Value:
     """Guard a write: booleans to bool, numbers finite and clamped to the tag's engineering limits."""
     if tag.is_boolean:
@@ -129,6 +132,8 @@ def coerce_output(tag: TagConfig, value: Value) -> Value:
     x = float(value)
     if tag.limits is not None:
         x = min(max(x, tag.limits.min), tag.limits.max)
+    if tag.modbus is not None and tag.scale is None and tag.modbus.type in _WHOLE_UNITS:
+        x = float(round(x))  # an unscaled integer register holds whole units (e.g. a rectifier's amps)
     return x
 
 
