@@ -8,6 +8,7 @@ from pydantic import Field, PrivateAttr
 
 from scada.config.base import Ident, PositiveFloat, StrictModel, TagName
 from scada.config.devices import DeviceConfig
+from scada.config.northbound import NorthboundConfig
 from scada.config.tags import TagConfig
 from scada.config.tanks import TankConfig
 
@@ -55,6 +56,8 @@ class PlantConfig(StrictModel):
     """Every signal read from or written to a device, plus server-side tags."""
     tanks: list[TankConfig] = []
     """The tanks of the line with their sensors, outputs, loops, interlocks and alarms."""
+    northbound: NorthboundConfig = NorthboundConfig()
+    """Publishers to plant systems above the SCADA (MQTT to an MES / IIoT platform); off by default."""
 
     _tag_idx: dict[str, TagConfig] | None = PrivateAttr(default=None)
 
