@@ -261,10 +261,10 @@ class MqttPublisher:
             return
         self._stop_event.set()
         task, self._task = self._task, None
-        if not self._connected:
-            task.cancel()
+        # never cancel a connect in flight: aiomqtt connects in a thread, and a connection that completes
+        # after we gave up would live on as a ghost client holding our id and will (bounded by timeout_s)
         try:
-            await asyncio.wait_for(asyncio.shield(task), self.cfg.timeout_s + 1.0)
+            await asyncio.wait_for(asyncio.shield(task), self.cfg.timeout_s + 2.0)
         except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - stop must not raise
             task.cancel()
         with contextlib.suppress(BaseException):
@@ -335,10 +335,19 @@ class MqttPublisher:
             try:
                 self._state = "connecting"
                 client = await self._client()
-                async with client:
+                try:
+                    await client.__aenter__()
+                except BaseException:
+                    _discard(client)
+                    raise
+                try:
                     linked = True
                     self._on_connected()
                     await self._session(client)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await client.__aexit__(None, None, None)
+                    _discard(client)
             except asyncio.CancelledError:
                 raise
             except _Refused as e:
@@ -380,6 +389,9 @@ class MqttPublisher:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Publish until the link breaks (raises MqttError) or stop is asked (publishes ``offline``)."""
+        if self._stop_event.is_set():  # connected while stopping: say goodbye only
+            await client.publish(self.status_topic, b"offline", qos=1, retain=True)
+            return
         await client.publish(self.status_topic, b"online", qos=1, retain=True)
         self.published += 1
         stop = asyncio.ensure_future(self._stop_event.wait())
@@ -507,6 +519,19 @@ class MqttPublisher:
             restore()
             raise
         self.published += 1
+
+
+def _discard(client: aiomqtt.Client) -> None:
+    """Close what aiomqtt leaves open after a failed connect (socket, housekeeping task).
+
+    A connect that times out waiting for CONNACK keeps paho's socket and its keepalive task alive; a
+    retry loop against a stalled broker would leak one of each per attempt. paho closes the socket as
+    soon as the queued DISCONNECT is written (on the next loop iteration).
+    """
+    paho = getattr(client, "_client", None)
+    if paho is not None and paho.socket() is not None:
+        with contextlib.suppress(Exception):
+            paho.disconnect()
 
 
 class _Refused(Exception):

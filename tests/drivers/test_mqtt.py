@@ -167,6 +167,38 @@ async def test_missing_password_variable_is_reported_not_raised(monkeypatch: pyt
     assert pub.status()["state"] == "stopped"
 
 
+async def test_stalled_broker_times_out_and_leaks_nothing() -> None:
+    """A peer that accepts TCP but never answers CONNECT: each attempt times out and is cleaned up."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read()
+        except Exception:  # noqa: BLE001, S110 - the peer vanished: nothing to do
+            pass
+        writer.transport.abort()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fds0 = len(os.listdir("/proc/self/fd"))
+    pub = MqttPublisher(MqttConfig(host="127.0.0.1", port=port, timeout_s=0.15, reconnect_min_s=0.02,
+                                   reconnect_max_s=0.02), TagStore())
+    try:
+        await pub.start()
+        await wait_status(pub, "connect_failures", lambda n: n >= 6)
+        st = pub.status()
+        assert st["connected"] is False and "timed out" in str(st["last_error"]).lower()
+        assert len(os.listdir("/proc/self/fd")) <= fds0 + 4  # one attempt in flight, not one per attempt
+        t0 = time.monotonic()
+        await pub.stop()
+        assert time.monotonic() - t0 < 1.0
+        await asyncio.sleep(0.1)
+        assert len(os.listdir("/proc/self/fd")) <= fds0
+        assert not [t for t in asyncio.all_tasks() if "misc_loop" in repr(t.get_coro()) and not t.done()]
+    finally:
+        await pub.stop()
+        server.close()
+
+
 # =========================================================================== real broker
 
 
