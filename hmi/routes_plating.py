@@ -63,7 +63,8 @@ class RecipeSave(Body):
 class LoadCreate(Body):
     part_number: Annotated[str, Field(min_length=1, max_length=64)]
     quantity: Annotated[StrictInt, Field(le=10_000_000)]
-    area_dm2: Annotated[StrictFloat | StrictInt, Field(le=1e6, description="Plated surface area (dm2), > 0")]
+    area_dm2: Annotated[StrictFloat | StrictInt, Field(le=1e6, allow_inf_nan=False,
+                                                       description="Plated surface area (dm2), > 0")]
     customer_order: Annotated[str, Field(max_length=100)] = ""
     id: Short | None = None
     recipe_id: Short | None = None

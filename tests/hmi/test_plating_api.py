@@ -210,10 +210,15 @@ def test_load_refusals(client: TestClient, auth: Auth, recipe: dict[str, Any], b
     assert client.get("/api/loads", headers=auth("viewer")).json() == []
 
 
-def test_load_bad_types_and_duplicates(client: TestClient, auth: Auth, recipe: dict[str, Any]) -> None:
+def test_load_bad_types_and_duplicates(client: TestClient, auth: Auth, runtime: FakeRuntime,
+                                       recipe: dict[str, Any]) -> None:
     assert new_load(client, auth, area_dm2="20").status_code == 422
     assert new_load(client, auth, quantity=1.5).status_code == 422
     assert new_load(client, auth, unknown=1).status_code == 422
+    nan = '{"part_number": "PN-100", "quantity": 1, "area_dm2": NaN}'
+    r = client.post("/api/loads", content=nan, headers={**auth("operator"), "Content-Type": "application/json"})
+    assert r.status_code == 422 and "area_dm2" in r.text
+    assert audits(runtime, "load.create") == []  # refused by the schema: no NaN reaches the audit JSON
     assert new_load(client, auth).status_code == 201
     r = new_load(client, auth)
     assert r.status_code == 409 and "exists already" in r.json()["detail"]
