@@ -148,6 +148,11 @@ def test_recipe_edit_needs_engineer(client: TestClient, auth: Auth, runtime: Fak
     ({"tank": "nowhere"}, "steps[0].tank", "unknown tank"),
     ({"current_density_a_dm2": 9.0}, "steps[0].current_density_a_dm2", "outside"),
     ({"dwell_max_s": "long"}, "steps[0].dwell_max_s", "number"),
+    ({"current_a": 50.0}, "steps[0].current_a", "not both"),
+    ({"tank": "pickle", "temperature_c": None, "current_density_a_dm2": None, "current_a": 10.0},
+     "steps[0].current_a", "no rectifier"),
+    ({"tank": "soak", "temperature_c": None, "current_density_a_dm2": None, "ph": {"min": 9, "max": 12}},
+     "steps[0].ph", "no 'ph' sensor"),
 ])
 def test_recipe_refusals_carry_the_key_path(client: TestClient, auth: Auth, runtime: FakeRuntime,
                                             step: dict[str, Any], path: str, words: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from hmi import HmiSettings, create_app
 from hmi.fake_runtime import FakeRuntime
+from hmi.ports import Actor, NewLoad, Role
 from scada.config import PlantConfig
 
 from .conftest import SECRET, add_users, free_port_local, serve
@@ -60,6 +61,13 @@ async def page(hmi: tuple[str, FakeRuntime]):  # noqa: ANN201
 
 async def test_recipe_load_and_report(page, hmi: tuple[str, FakeRuntime], artifacts_dir: Path) -> None:  # noqa: ANN001
     base, rt = hmi
+    # a second part whose part number and order are markup, put on the line through the port
+    port = rt.plating_port
+    assert port is not None
+    eng = Actor("setup", Role.ENGINEER)
+    xbody = {"part_number": XSS, "steps": [{"tank": "chrome", "dwell_min_s": 60, "dwell_max_s": 600}]}
+    assert (await port.save_recipe("x-part", xbody, eng, XSS)).ok
+    assert (await port.create_load(NewLoad(XSS, 1, 5.0, XSS, id="XSS-1"), eng)).ok
     await _login(page, base, "engineer")
 
     # recipe editor: a window outside the tank's process window is refused with its key path
@@ -95,6 +103,7 @@ async def test_recipe_load_and_report(page, hmi: tuple[str, FakeRuntime], artifa
     await page.click("#new-load-submit")
     waiting = '#waiting-loads tr[data-load="RACK-7"]'
     await page.wait_for_selector(f'{waiting} td.order:has-text("<img")')
+    assert "<img" in await page.text_content('#waiting-loads tr[data-load="XSS-1"]')
     await page.select_option(f"{waiting} select.enter-tank", "nickel")
     await page.click(f"{waiting} button.enter")
     nickel = '#line-loads tr[data-tank="nickel"][data-load="RACK-7"]'
@@ -134,5 +143,12 @@ async def test_recipe_load_and_report(page, hmi: tuple[str, FakeRuntime], artifa
     await page.fill("#hist-part", "PN-7")
     await page.click('#history-search button[type="submit"]')
     await page.wait_for_selector('#history-rows tr[data-load="RACK-7"] td.order:has-text("<img")')
+    await page.fill("#hist-part", "")
+    await page.click('#history-search button[type="submit"]')
+    await page.wait_for_selector('#history-rows tr[data-load="XSS-1"] td.part:has-text("<img")')
+    await page.click('nav a[data-nav="recipes"]')
+    await page.wait_for_selector('#recipe-rows tr[data-recipe="x-part"] td.part:has-text("<img")')
+    await page.goto(base + "/#/load/XSS-1")
+    await page.wait_for_selector('#record-identity td:has-text("<img")')
     assert await page.evaluate("() => window.__xss") is None
     assert await page.evaluate("() => document.querySelectorAll('main img').length") == 0
