@@ -234,6 +234,7 @@ class MqttPublisher:
         self.connects = 0
         self.connect_failures = 0
         self.alarm_resyncs = 0
+        self.status_reasserted = 0
         self._resync_dropped = 0
         self.last_error = ""
         self.last_error_ts: float | None = None
@@ -298,6 +299,7 @@ class MqttPublisher:
             "pending_tags": self._coalescer.pending() + (self._tag_sub.pending() if self._tag_sub else 0),
             "pending_alarms": self._outbox.pending(),
             "alarm_resyncs": self.alarm_resyncs,
+            "status_reasserted": self.status_reasserted,
             "last_error": self.last_error,
             "last_error_ts": self.last_error_ts,
             "last_connect_ts": self.last_connect_ts,
@@ -394,6 +396,8 @@ class MqttPublisher:
             return
         await client.publish(self.status_topic, b"online", qos=1, retain=True)
         self.published += 1
+        # the will of an earlier, half-open connection may land after this birth: watch and correct it
+        await client.subscribe(self.status_topic, qos=1)
         stop = asyncio.ensure_future(self._stop_event.wait())
         jobs: list[asyncio.Future[Any]] = [stop, asyncio.ensure_future(self._watch(client)),
                                            asyncio.ensure_future(self._pump_tags(client))]
@@ -412,12 +416,19 @@ class MqttPublisher:
             await client.publish(self.status_topic, b"offline", qos=1, retain=True)
             self.published += 1
 
-    @staticmethod
-    async def _watch(client: aiomqtt.Client) -> None:
-        """The message iterator ends with MqttError when the link drops: our disconnect detector."""
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Detect a lost link (the message iterator raises MqttError) and re-assert ``online``.
+
+        A half-open connection the broker only notices later (1.5 x keepalive) gets its ``offline`` will
+        published after our new ``online``; seeing our own status go ``offline`` while connected, we
+        publish ``online`` again.
+        """
         try:
-            async for _ in client.messages:
-                pass
+            async for msg in client.messages:
+                if msg.payload == b"offline" and not self._stop_event.is_set():
+                    self.status_reasserted += 1
+                    await client.publish(self.status_topic, b"online", qos=1, retain=True)
+                    self.published += 1
         except aiomqtt.MqttError as e:
             raise aiomqtt.MqttError(f"connection lost ({e.__cause__ or e})") from None
         raise aiomqtt.MqttError("connection lost")

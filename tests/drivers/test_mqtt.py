@@ -367,6 +367,90 @@ async def test_link_cut_gives_last_will_then_recovers_with_latest_values(listene
         await proxy.stop()
 
 
+class Freezer:
+    """A TCP relay that can go silent mid-connection (a partition without RST: only keepalive notices)."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.frozen = False
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for w in self._writers:
+            w.transport.abort()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        r2, w2 = await asyncio.open_connection(BROKER_HOST, self.target)
+        self._writers += [writer, w2]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    if not self.frozen:  # frozen: bytes vanish, nothing is closed
+                        dst.write(data)
+                        await dst.drain()
+            except (OSError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        for coro in (pipe(reader, w2), pipe(r2, writer)):
+            t = asyncio.create_task(coro)
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+
+
+@pytest.mark.parametrize(("keepalive", "qos"), [(1, 0), (3, 1)], ids=["keepalive", "puback-timeout"])
+async def test_silent_link_is_detected_and_recovered(listener: Listener, keepalive: int, qos: int) -> None:
+    """QoS 0 notices a silent link by keepalive (~2 x keepalive_s); QoS 1 by the missing PUBACK (timeout_s)."""
+    relay = Freezer(BROKER_PORT)
+    await relay.start()
+    store = TagStore()
+    store.publish({"line1.a.temp": good(1.0)})
+    pub = MqttPublisher(cfg_for(listener, port=relay.port, keepalive_s=keepalive, timeout_s=0.3, qos=qos), store)
+    await pub.start()
+    try:
+        await listener.wait(lambda: listener.values("line1.a.temp"), what="first value")
+        relay.frozen = True
+        store.publish({"line1.a.temp": good(2.0)})
+        await wait_status(pub, "connected", lambda c: c is False, within_s=6.0)
+        relay.frozen = False
+        await listener.wait(lambda: listener.values("line1.a.temp")[-1]["value"] == 2.0, what="value after thaw")
+        await listener.wait(lambda: [m.payload for m in listener.on("status")] == [b"online", b"offline", b"online"],
+                            what="will of the dead link, then online")
+        assert pub.status()["connected"] is True
+    finally:
+        await pub.stop()
+        await relay.stop()
+
+
+async def test_stale_offline_is_corrected_while_connected(listener: Listener, broker: tuple[str, int]) -> None:
+    """A late will (a half-open old connection the broker drops after our new birth) must not stick."""
+    pub = MqttPublisher(cfg_for(listener), TagStore())
+    await pub.start()
+    try:
+        await listener.wait(lambda: listener.on("status"), what="online")
+        async with aiomqtt.Client(*broker, identifier=f"ghost-{uuid.uuid4().hex[:6]}") as ghost:
+            await ghost.publish(f"{listener.prefix}/status", b"offline", qos=1, retain=True)
+        await listener.wait(lambda: [m.payload for m in listener.on("status")] == [b"online", b"offline", b"online"],
+                            what="online re-asserted")
+        assert pub.status()["status_reasserted"] == 1
+    finally:
+        await pub.stop()
+
+
 async def test_broker_unreachable_at_start_is_reported_then_recovers(listener: Listener) -> None:
     port = free_port()  # nothing listens here yet
     store = TagStore()
