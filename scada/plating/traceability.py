@@ -126,7 +126,10 @@ class LoadRecord:
                 "thickness_um": self.thickness_um, "generated_ts": self.generated_ts, "steps": steps}
 
     def to_csv(self) -> str:
-        """One row per tank visit, with the load's identity repeated (spreadsheet-friendly)."""
+        """One row per tank visit, with the load's identity repeated (spreadsheet-friendly).
+
+        Text typed by people (ids, part number, order) is neutralised against spreadsheet formula
+        injection: a cell starting with ``= + - @`` or a control character gets a leading quote."""
         cols = ["load_id", "part_number", "quantity", "area_dm2", "customer_order", "recipe_id", "recipe_version",
                 "seq", "tank", "step_index", "entry_utc", "exit_utc", "dwell_s", "dwell_min_s", "dwell_max_s",
                 "temp_min", "temp_avg", "temp_max", "ph_min", "ph_avg", "ph_max", "amp_hours", "avg_current_a",
@@ -145,13 +148,14 @@ class LoadRecord:
 
         for s in self.steps:
             w.writerow([
-                ld["id"], ld["part_number"], ld["quantity"], ld["area_dm2"], ld["customer_order"], ld["recipe_id"],
+                _text_cell(ld["id"]), _text_cell(ld["part_number"]), ld["quantity"], ld["area_dm2"],
+                _text_cell(ld["customer_order"]), _text_cell(ld["recipe_id"]),
                 ld["recipe_version"], s.seq, s.tank, "" if s.step_index is None else s.step_index,
                 _utc(s.entry_ts), "" if s.exit_ts is None else _utc(s.exit_ts), f"{s.dwell_s:.1f}",
                 num(s.dwell_min_s, "g"), num(s.dwell_max_s, "g"), st(s.temperature, "min"), st(s.temperature, "avg"),
                 st(s.temperature, "max"), st(s.ph, "min"), st(s.ph, "avg"), st(s.ph, "max"), f"{s.amp_hours:.4f}",
                 num(s.avg_current_a), num(s.avg_current_density_a_dm2), num(s.thickness_um), len(s.alarms),
-                len(s.interlocks), "yes" if s.conforming else "no", " | ".join(s.nonconformities),
+                len(s.interlocks), "yes" if s.conforming else "no", _text_cell(" | ".join(s.nonconformities)),
             ])
         return buf.getvalue()
 
@@ -418,3 +422,10 @@ def _step_record(
             rec.operator_actions.append(_event_dict(ev))
     return rec
 
+
+
+def _text_cell(v: object) -> object:
+    """A CSV cell that a spreadsheet will show as text, never evaluate as a formula (OWASP CSV injection)."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
