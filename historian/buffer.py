@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from historian.policy import Record
+from historian.policy import Record, Row, as_row
 from scada.events import Event, EventKind
 from scada.tags import Quality
 
@@ -94,11 +94,12 @@ class ForwardBuffer:
 
     def append_samples(self, records: list[Record]) -> None:
         """Append rows in order, all or nothing."""
-        self._write(
-            "INSERT INTO samples (tag, ts, value, quality, reason) VALUES (?, ?, ?, ?, ?)",
-            [(r.tag, r.ts, r.value, r.quality.value, r.reason) for r in records],
-        )
-        self.sample_rows += len(records)
+        self.append_rows([as_row(r) for r in records])
+
+    def append_rows(self, rows: list[Row]) -> None:
+        """:meth:`append_samples` for the writer's ``(tag, ts, value, quality int, reason)`` rows."""
+        self._write("INSERT INTO samples (tag, ts, value, quality, reason) VALUES (?, ?, ?, ?, ?)", rows)
+        self.sample_rows += len(rows)
 
     def append_events(self, events: list[tuple[str, Event]]) -> None:
         """Append (uid, event) pairs in order, all or nothing."""
@@ -116,13 +117,18 @@ class ForwardBuffer:
     # ------------------------------------------------------------------ read / delete
     def peek_samples(self, limit: int) -> tuple[int, list[Record]]:
         """The oldest ``limit`` rows and the seq of the last one (0 when empty)."""
+        seq, rows = self.peek_rows(limit)
+        return seq, [Record(r[0], r[1], r[2], _QUALITY[r[3]], r[4]) for r in rows]
+
+    def peek_rows(self, limit: int) -> tuple[int, list[Row]]:
+        """:meth:`peek_samples` as the writer's ``(tag, ts, value, quality int, reason)`` rows."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, tag, ts, value, quality, reason FROM samples ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
         if not rows:
             return 0, []
-        return rows[-1][0], [Record(r[1], r[2], r[3], _QUALITY[r[4]], r[5]) for r in rows]
+        return rows[-1][0], [(r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def peek_events(self, limit: int) -> tuple[int, list[tuple[str, Event]]]:
         with self._lock:

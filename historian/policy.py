@@ -27,9 +27,11 @@ import math
 from typing import NamedTuple
 
 from scada.config.tags import HistoryPolicy, TagConfig
-from scada.tags import Quality, Sample, Value
+from scada.tags import Quality, QualityReason, Sample, Value
 
 _EPS = 1e-9
+_INF = math.inf
+_NO_REASON = QualityReason.NONE
 
 
 class Record(NamedTuple):
@@ -43,6 +45,25 @@ class Record(NamedTuple):
     value: float | None
     quality: Quality
     reason: str | None
+
+
+_new_record = tuple.__new__  # Record(...) without the Python-level NamedTuple __new__ frame (hot path)
+
+Row = tuple[str, float, float | None, int, str | None]
+"""A row as the writer queues it: ``(tag, ts, value, quality as int, reason)``.
+
+Plain tuples of atoms, unlike :class:`Record` (whose ``Quality`` member is a GC-tracked object):
+the garbage collector stops tracking them at its first pass, so a deep writer queue costs it
+nothing. With Records queued, full collections walked every queued row (~0.8 us per row).
+"""
+
+
+def as_row(r: Record) -> Row:
+    """The writer's row of a record."""
+    return (r.tag, r.ts, r.value, r.quality.value, r.reason)
+
+
+_GOOD = Quality.GOOD
 
 
 def effective_deadband(cfg: TagConfig) -> float:
@@ -103,6 +124,8 @@ class TagPolicy:
         # swinging door: feasible slope interval from the stored pivot over the held-back points
         self._lo = -math.inf
         self._hi = math.inf
+        # on_change with a plain number of unchanged quality takes the inlined path of offer_rows
+        self._fast = mode == "on_change"
 
     @classmethod
     def from_config(cls, cfg: TagConfig) -> TagPolicy:
@@ -127,29 +150,76 @@ class TagPolicy:
     # ------------------------------------------------------------------ interface
     def offer(self, sample: Sample) -> list[Record] | None:
         """Rows to store for a new sample, or None when its timestamp is not newer (refused)."""
+        out: list[Record] = []
+        return out if self._offer(sample, out) else None
+
+    def offer_rows(self, sample: Sample, out: list[Row]) -> int:
+        """:meth:`offer` for the writer: appends :data:`Row` tuples to ``out`` and returns how many,
+        or -1 when the sample is refused.
+
+        The common case (``on_change``, a finite number, quality and reason unchanged, timestamp
+        newer) is decided inline; every other case takes the general path. Both store identical
+        rows (tested).
+        """
+        last = self._last
+        if self._fast and last is not None:
+            v = sample.value
+            tv = type(v)
+            ts = sample.server_ts
+            stored = self._stored
+            held = self._held
+            q = sample.quality
+            if (
+                (tv is float or tv is int)
+                and q is last.quality
+                and sample.reason is _NO_REASON
+                and last.reason is None
+                and stored is not None
+                and stored.value is not None
+                and (held is None or held.value is not None)
+                and last.ts < ts < _INF
+            ):
+                f = float(v)
+                if f - f == 0.0:  # finite
+                    rec = _new_record(Record, (self.tag, ts, f, q, None))
+                    self._last = rec
+                    if abs(f - stored.value) > self.deadband or ts - stored.ts >= self.max_interval_s:
+                        self._stored = rec
+                        self._held = None
+                        out.append((self.tag, ts, f, 2 if q is _GOOD else q.value, None))
+                        return 1
+                    self._held = rec
+                    return 0
+        recs: list[Record] = []
+        if not self._offer(sample, recs):
+            return -1
+        out.extend([as_row(r) for r in recs])
+        return len(recs)
+
+    def _offer(self, sample: Sample, out: list[Record]) -> bool:
+        """The general path of :meth:`offer` and :meth:`offer_rows`; False when the sample is refused."""
         if self.mode == "off":
-            return []
+            return True
         rec = self._record(sample)
         if not math.isfinite(rec.ts) or (self._last is not None and rec.ts <= self._last.ts):
-            return None
+            return False
         prev = self._last
         self._last = rec
-        out: list[Record] = []
         stored = self._stored
         if stored is None:
             out.append(self._store(rec))
-            return out
+            return True
         if prev is not None and not self._same_quality(prev, rec):
             if self._held is not None:
                 out.append(self._store(self._held))
             out.append(self._store(rec))
-            return out
+            return True
         if self.mode == "periodic":
             if rec.ts - stored.ts >= self.period_s - _EPS:
                 out.append(self._store(rec))
             else:
                 self._held = rec
-            return out
+            return True
         v, sv = rec.value, stored.value
         numeric = (
             v is not None and sv is not None
@@ -164,17 +234,17 @@ class TagPolicy:
                 out.append(self._store(rec))
             else:
                 self._held = rec
-            return out
+            return True
         assert v is not None and sv is not None
         if self.mode == "on_change":
             if abs(v - sv) > self.deadband or rec.ts - stored.ts >= self.max_interval_s:
                 out.append(self._store(rec))
             else:
                 self._held = rec
-            return out
+            return True
         # swinging door
         out.extend(self._door(rec))
-        return out
+        return True
 
     def _door(self, rec: Record) -> list[Record]:
         stored = self._stored

@@ -32,14 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from historian import queries, users
 from historian.buffer import BufferError, BufferFull, ForwardBuffer
 from historian.db import SchemaError, check_schema, display_url, make_engine, resolve_url
-from historian.policy import Record, TagPolicy
+from historian.policy import Row, TagPolicy, as_row
 from historian.queries import Bucket, StoredSample
-from historian.store import TagIds, insert_events, insert_samples
+from historian.store import SqliteSampleWriter, TagIds, insert_events, insert_rows
 from historian.users import UserRecord
 from scada.config.tags import TagConfig
 from scada.events import Event, EventKind
@@ -94,10 +95,11 @@ class Historian:
         self._clock = clock
         self._on_event = on_event
         self._policies: dict[str, TagPolicy] = {n: TagPolicy.from_config(t) for n, t in self.tags.items()}
-        self._queue: list[Record] = []
+        self._queue: list[Row] = []
         self._event_queue: list[tuple[str, Event]] = []
         self._wake = asyncio.Event()
         self._engine: AsyncEngine | None = None
+        self._sqlite_writer: SqliteSampleWriter | None = None
         self._buffer: ForwardBuffer | None = None
         self._ids = TagIds()
         self._task: asyncio.Task[None] | None = None
@@ -136,7 +138,12 @@ class Historian:
         Raises :class:`SchemaError` when the database is reachable but its schema is not this
         software's; an unreachable database only starts the historian in buffering mode.
         """
-        self._engine = make_engine(self.url, busy_timeout_ms=max(1, int(self.db_timeout_s * 500)))
+        busy_ms = max(1, int(self.db_timeout_s * 500))
+        self._engine = make_engine(self.url, busy_timeout_ms=busy_ms)
+        u = make_url(self.url)
+        if (u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:")
+                and not u.query.get("uri")):
+            self._sqlite_writer = SqliteSampleWriter(u.database, busy_ms)
         self._buffer = await asyncio.to_thread(ForwardBuffer, self.buffer_path, self.buffer_max_bytes)
         await self._refresh_buffer_stats()
         try:
@@ -172,6 +179,12 @@ class Historian:
         await self._close()
 
     async def _close(self) -> None:
+        if self._sqlite_writer is not None:
+            writer, self._sqlite_writer = self._sqlite_writer, None
+            try:
+                await writer.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not stop the shutdown
+                log.exception("historian: closing the SQLite writer failed")
         if self._buffer is not None:
             await asyncio.to_thread(self._buffer.close)
             self._buffer = None
@@ -189,57 +202,89 @@ class Historian:
 
     # ------------------------------------------------------------------ producer side
     def submit(self, changes: Mapping[str, Sample] | Iterable[tuple[str, Sample]]) -> None:
-        """Offer changed samples. Synchronous, never blocks, never raises for bad input (counts it)."""
+        """Offer changed samples. Synchronous, never blocks, never raises for bad input (counts it).
+
+        The hot path (a float value and a timestamp inside the accepted window) costs a couple of
+        comparisons plus :meth:`TagPolicy.offer_rows`; anything unusual goes to :meth:`_submit_slow`.
+        """
         items = changes.items() if isinstance(changes, Mapping) else changes
         now = self._clock()
+        lo = now - self.max_past_s
+        hi = now + self.max_future_s
         queue = self._queue
+        policies = self._policies
+        room = self.max_queue_rows - 2  # offer_rows appends at most 2 rows
+        n_in = 0
+        n_logged = 0
         for name, sample in items:
-            self.counters["submitted"] += 1
-            policy = self._policies.get(name)
-            if policy is None:
-                if not self.auto_register:
-                    self._reject("unknown_tag")
-                    continue
-                policy = self._policies[name] = TagPolicy(name)
+            n_in += 1
+            policy = policies.get(name)
             ts = sample.server_ts
-            if not isinstance(ts, int | float) or not math.isfinite(ts):
-                self._reject("bad_timestamp")
-                continue
-            if ts > now + self.max_future_s:
-                self._reject("future_timestamp")
-                continue
-            if ts < now - self.max_past_s:
-                self._reject("past_timestamp")
-                continue
             v = sample.value
-            if v is not None and not isinstance(v, bool):
-                try:
-                    f = float(v)
-                except (TypeError, ValueError):
-                    f = math.nan
-                    self.coerced["not_a_number"] = self.coerced.get("not_a_number", 0) + 1
-                if not math.isfinite(f):
-                    if not isinstance(v, str):
-                        self.coerced["non_finite"] = self.coerced.get("non_finite", 0) + 1
-                    sample = Sample(value=None, quality=Quality.BAD, server_ts=ts, reason=QualityReason.OUT_OF_RANGE,
-                                    detail=f"non-finite value {v!r}")
-            rows = policy.offer(sample)
-            if rows is None:
-                self._reject("out_of_order")
+            if (
+                policy is not None
+                and type(ts) is float and lo <= ts <= hi
+                and type(v) is float and v - v == 0.0  # finite
+                and len(queue) <= room
+            ):
+                n = policy.offer_rows(sample, queue)
+                if n < 0:
+                    self._reject("out_of_order")
+                else:
+                    n_logged += n
                 continue
-            if rows:
-                if len(queue) + len(rows) > self.max_queue_rows:
-                    self.counters["dropped"] += len(rows)
-                    self._flag("data_dropped", True, f"historian memory queue full ({self.max_queue_rows} rows): "
-                               "samples are being dropped", priority="critical")
-                    continue
-                queue.extend(rows)
-                self.counters["logged"] += len(rows)
+            n_logged += self._submit_slow(name, sample, policy, now)
+        self.counters["submitted"] += n_in
+        self.counters["logged"] += n_logged
         depth = len(queue)
         if depth > self.queue_high_water:
             self.queue_high_water = depth
         if depth >= self.batch_size:
             self._wake.set()
+
+    def _submit_slow(self, name: str, sample: Sample, policy: TagPolicy | None, now: float) -> int:
+        """One sample outside the hot path: unknown tag, odd timestamp or value, queue nearly full."""
+        queue = self._queue
+        if policy is None:
+            if not self.auto_register:
+                self._reject("unknown_tag")
+                return 0
+            policy = self._policies[name] = TagPolicy(name)
+        ts = sample.server_ts
+        if not isinstance(ts, int | float) or not math.isfinite(ts):
+            self._reject("bad_timestamp")
+            return 0
+        if ts > now + self.max_future_s:
+            self._reject("future_timestamp")
+            return 0
+        if ts < now - self.max_past_s:
+            self._reject("past_timestamp")
+            return 0
+        v = sample.value
+        if v is not None and not isinstance(v, bool):
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                f = math.nan
+                self.coerced["not_a_number"] = self.coerced.get("not_a_number", 0) + 1
+            if not math.isfinite(f):
+                if not isinstance(v, str):
+                    self.coerced["non_finite"] = self.coerced.get("non_finite", 0) + 1
+                sample = Sample(value=None, quality=Quality.BAD, server_ts=ts, reason=QualityReason.OUT_OF_RANGE,
+                                detail=f"non-finite value {v!r}")
+        rows: list[Row] = []
+        if policy.offer_rows(sample, rows) < 0:
+            self._reject("out_of_order")
+            return 0
+        if not rows:
+            return 0
+        if len(queue) + len(rows) > self.max_queue_rows:
+            self.counters["dropped"] += len(rows)
+            self._flag("data_dropped", True, f"historian memory queue full ({self.max_queue_rows} rows): "
+                       "samples are being dropped", priority="critical")
+            return 0
+        queue.extend(rows)
+        return len(rows)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -295,7 +340,7 @@ class Historian:
             if final:
                 rows += policy.flush()
             if rows:
-                self._queue.extend(rows)
+                self._queue.extend([as_row(r) for r in rows])
                 self.counters["logged"] += len(rows)
         depth = len(self._queue)
         self._flag("backlog", depth > self.backlog_rows,
@@ -326,13 +371,19 @@ class Historian:
         await self._ensure_ready()
         await fn(*args)
 
-    async def _store_batch(self, batch: list[Record]) -> bool:
+    async def _insert_rows(self, rows: list[Row]) -> None:
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.insert(self.engine, self._ids, rows, self._clock())
+        else:
+            await insert_rows(self.engine, self._ids, rows, self._clock())
+
+    async def _store_batch(self, batch: list[Row]) -> bool:
         """Put a batch somewhere durable: the database, else the buffer. False: kept in memory."""
         assert self._buffer is not None
         if self._buffer.empty and self._retry_due():
             t0 = time.perf_counter()
             try:
-                await self._db_call(insert_samples, self.engine, self._ids, batch, self._clock())
+                await self._db_call(self._insert_rows, batch)
             except SchemaError as e:
                 self._schema_problem(e)
             except Exception as e:  # noqa: BLE001 - refused, lost, timed out: buffer it
@@ -343,7 +394,7 @@ class Historian:
                 self._set_db_ok(True)
                 return True
         try:
-            await asyncio.to_thread(self._buffer.append_samples, batch)
+            await asyncio.to_thread(self._buffer.append_rows, batch)
         except BufferError as e:
             self._buffer_problem(e)
             return False
@@ -383,9 +434,9 @@ class Historian:
                     await asyncio.to_thread(buf.delete_events_upto, seq)
                     self.counters["events_written"] += len(evs)
                 if buf.sample_rows:
-                    seq, rows = await asyncio.to_thread(buf.peek_samples, self.batch_size)
+                    seq, rows = await asyncio.to_thread(buf.peek_rows, self.batch_size)
                     t0 = time.perf_counter()
-                    await self._db_call(insert_samples, self.engine, self._ids, rows, self._clock())
+                    await self._db_call(self._insert_rows, rows)
                     self._record_write(len(rows), time.perf_counter() - t0)
                     await asyncio.to_thread(buf.delete_samples_upto, seq)
                     self.counters["forwarded"] += len(rows)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from historian.policy import Record, TagPolicy, effective_deadband
+from historian.policy import Record, Row, TagPolicy, as_row, effective_deadband
 from scada.config.tags import TagConfig
 from scada.tags import Quality, QualityReason, Sample
 
@@ -160,3 +160,51 @@ def test_deadband_percent_uses_scale_span() -> None:
     })
     assert effective_deadband(cfg) == pytest.approx(1.0)
     assert TagPolicy.from_config(cfg).deadband == pytest.approx(1.0)
+
+
+_mixed_values = st.one_of(values, st.integers(-5, 5), st.booleans(), st.none(),
+                          st.sampled_from([float("nan"), float("inf")]))
+_steps = st.lists(
+    st.tuples(st.floats(min_value=-1.0, max_value=20.0, allow_nan=False), _mixed_values,
+              st.sampled_from([Quality.GOOD, Quality.GOOD, Quality.GOOD, Quality.UNCERTAIN, Quality.BAD]),
+              st.sampled_from([QualityReason.NONE, QualityReason.NONE, QualityReason.COMM_FAILURE, "none"]),
+              st.booleans()),
+    min_size=1, max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_steps, bands, st.floats(min_value=1.0, max_value=60.0))
+def test_inline_fast_path_equals_general_path(steps: list[tuple[float, object, Quality, str, bool]],
+                                              band: float, hb: float) -> None:
+    """The writer's inlined on_change path stores exactly what the general path stores."""
+    fast = TagPolicy("t", "on_change", deadband=band, max_interval_s=hb)
+    slow = TagPolicy("t", "on_change", deadband=band, max_interval_s=hb)
+    slow._fast = False
+    t = 1_000.0
+    for dt, v, q, reason, tick in steps:
+        t += dt  # dt <= 0 gives out-of-order samples, refused by both
+        s = Sample(value=v, quality=q, server_ts=t, reason=reason)  # type: ignore[arg-type]
+        out_f: list[Row] = []
+        n_f = fast.offer_rows(s, out_f)
+        out_s = slow.offer(s)
+        assert (None if n_f < 0 else out_f) == (None if out_s is None else [as_row(r) for r in out_s])
+        assert n_f < 0 or n_f == len(out_f)
+        if tick:
+            assert fast.tick(t + hb / 2) == slow.tick(t + hb / 2)
+    assert fast.flush() == slow.flush()
+
+
+def test_plain_numbers_take_the_inline_path() -> None:
+    """After the first row, Good floats/ints of on_change never reach the general path."""
+    p = TagPolicy("t", "on_change", deadband=0.5, max_interval_s=60)
+    out: list[Row] = []
+    assert p.offer_rows(Sample.good_value(1.0, 1.0), out) == 1
+
+    def general(*_: object) -> bool:
+        raise AssertionError("general path taken")
+
+    p._offer = general  # type: ignore[method-assign]
+    assert [p.offer_rows(Sample.good_value(v, 1.0 + i), out) for i, v in enumerate([1.2, 2, 2.1, 3.0], 1)] == [
+        0, 1, 0, 1]
+    assert out == [("t", 1.0, 1.0, 2, None), ("t", 3.0, 2.0, 2, None), ("t", 5.0, 3.0, 2, None)]
+    assert all(type(r[2]) is float for r in out)
