@@ -8,8 +8,9 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from hmi.context import HmiContext, Metrics
 from hmi.middleware import HttpGuard
@@ -24,6 +25,14 @@ from hmi.views import TagCatalog
 from hmi.ws import websocket_endpoint
 
 log = logging.getLogger("hmi")
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Plating SCADA API</title>
+<link rel="stylesheet" href="/static-apidocs/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static-apidocs/swagger-ui-bundle.js"></script>
+<script src="/static/apidocs/init.js"></script></body></html>
+"""
 
 STATIC_DIR = Path(str(files("hmi") / "static"))
 
@@ -40,7 +49,7 @@ def create_app(runtime: RuntimePort, settings: HmiSettings) -> FastAPI:
             "from `POST /api/auth/login` and must echo the CSRF token in `X-CSRF-Token` on writes."
         ),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below from the package's own Swagger UI copy (plants are often offline)
         redoc_url=None,
     )
     metrics = Metrics()
@@ -78,5 +87,10 @@ def create_app(runtime: RuntimePort, settings: HmiSettings) -> FastAPI:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static-apidocs", StaticFiles(directory=str(swagger_ui_path)), name="apidocs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def _docs() -> HTMLResponse:
+        return HTMLResponse(DOCS_PAGE, headers={"Cache-Control": "no-cache"})
     app.add_middleware(HttpGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

@@ -104,3 +104,16 @@ def free_port_local() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+async def hmi_docs_url(app: FastAPI) -> AsyncIterator[str]:
+    """The app served by uvicorn for a browser (skips without chromium unless required)."""
+    import os
+
+    if not os.path.exists("/usr/bin/chromium"):  # noqa: ASYNC240 - one stat before any I/O starts
+        if os.environ.get("SCADA_REQUIRE_BROWSER") == "1":
+            pytest.fail("SCADA_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing")
+        pytest.skip("/usr/bin/chromium not installed (apt-get install -y chromium)")
+    async with serve(app, free_port_local()) as host:
+        yield f"http://{host}"
