@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("drivers.mqtt")
 
-_CHUNK = 100
+_CHUNK = 500
 """Tag messages in flight at once (QoS 1 waits for PUBACK; a batch overlaps the round trips)."""
 
 
@@ -325,7 +325,7 @@ class MqttPublisher:
             username=self.cfg.username, password=password,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             keepalive=self.cfg.keepalive_s, timeout=self.cfg.timeout_s, tls_context=self._ssl,
-            logger=log,
+            logger=log, max_inflight_messages=_CHUNK,
         )
         client.pending_calls_threshold = _CHUNK + 20
         return client
