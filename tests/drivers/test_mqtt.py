@@ -538,3 +538,54 @@ async def test_alarms_while_disconnected_are_queued_bounded_and_sent_in_order(li
             await proxy.stop()
     finally:
         await pub.stop()
+
+
+async def test_engine_overflow_resyncs_states_from_snapshot(listener: Listener, plant: PlantConfig) -> None:
+    from scada.config.alarms import AlarmSettings
+
+    engine = AlarmEngine(plant, lambda: 0.0, settings=AlarmSettings(stream_maxsize=10), definitions=[])
+    ids = [f"test.a{i:02d}" for i in range(12)]
+    for i in ids:
+        engine.define_external(i, area="a")
+    pub = MqttPublisher(cfg_for(listener), TagStore(), alarm_source=lambda: engine.subscribe("mqtt"),
+                        alarm_snapshot=engine.alarms)
+    await pub.start()
+    try:
+        await listener.wait(lambda: all(listener.on(f"alarms/{i}/state") for i in ids), what="initial states")
+        for n, i in enumerate(ids):  # 12 transitions before the publisher runs: the engine queue (10) overflows
+            engine.set_condition(i, True, now=float(n + 1))
+        await wait_status(pub, "alarm_resyncs", lambda n: n == 1)
+        await listener.wait(lambda: all(json.loads(listener.on(f"alarms/{i}/state")[-1].payload)["state"] == "unack"
+                                        for i in ids), what="every state resynchronised")
+        st = pub.status()
+        assert st["dropped"] >= 1 and "overflow" in str(st["last_error"])
+        engine.set_condition(ids[0], False, now=20.0)  # the new subscription carries on
+        await listener.wait(lambda: any(json.loads(m.payload)["trigger"] == "clear"
+                                        for m in listener.on(f"alarms/{ids[0]}")), what="transition after resync")
+    finally:
+        await pub.stop()
+
+
+async def test_created_from_plant_config_publishes_units_and_alarm_states(listener: Listener, plant: PlantConfig) -> None:
+    """The composition root's call: ``create_mqtt_publisher(plant, store, alarms)``."""
+    p = PlantConfig.model_validate({**plant.model_dump(), "northbound": {"mqtt": {
+        "host": BROKER_HOST, "port": BROKER_PORT, "topic_prefix": listener.prefix, "patterns": ["*.pv"],
+        "client_id": f"pub-{uuid.uuid4().hex[:8]}"}}})
+    store = TagStore()
+    tank = p.tanks[0]
+    group, sg = next((g, s) for g, s in tank.sensors.items() if s.unit)
+    pv = tank.pv_tag(p.line.prefix, group)
+    store.declare([pv, p.tags[0].name])
+    engine = AlarmEngine(p)
+    pub = create_mqtt_publisher(p, store, engine)
+    assert pub is not None
+    await pub.start()
+    try:
+        await listener.wait(lambda: listener.values(pv), what=pv)
+        assert listener.values(pv)[-1]["unit"] == sg.unit and listener.values(pv)[-1]["reason"] == "waiting_for_initial_data"
+        d = engine.definitions[0]
+        await listener.wait(lambda: listener.on(f"alarms/{d.id}/state"), what="alarm state")
+        if not p.tags[0].name.endswith(".pv"):
+            assert listener.values(p.tags[0].name) == []
+    finally:
+        await pub.stop()
