@@ -30,6 +30,7 @@ from alarms.definitions import HISTORIAN_BUFFERING, SCAN_OVERRUN, driver_down_id
 from alarms.journal import JournalWriter, restore_from_journal
 from drivers import Driver, create_drivers
 from drivers.base import WriteResult
+from drivers.mqtt import MqttPublisher, create_mqtt_publisher
 from historian import Historian
 from historian.db import SchemaError, upgrade
 from historian.plating_store import SqlPlatingStore
@@ -110,6 +111,7 @@ class Runtime:
         self.tags = TagStore(clock=clock)
         self.historian = Historian(db_url, str(self.buffer_path), tags=plant.tags, clock=clock)
         self.alarms = AlarmEngine(plant, clock)
+        self.mqtt: MqttPublisher | None = create_mqtt_publisher(plant, self.tags, self.alarms, clock)
         self.drivers: list[Driver] = []
         self._driver_of: dict[str, Driver] = {}
         self.engine = ScanEngine(plant, self.tags, self._write)
@@ -124,6 +126,7 @@ class Runtime:
         self._last_overruns = 0
         self.started_ts: float | None = None
         self._last_scan: ScanResult | None = None
+        self._users_seen: dict[str, UserRecord] = {}
         self.startup_grace_s = 10.0
         """Alarms are not evaluated until every device delivered data or this long after start: a
         restart must not annunciate every interlock because its inputs were still unread."""
@@ -167,6 +170,8 @@ class Runtime:
                     self._driver_of[t.name] = drv
             await drv.start()
         self.engine.add_listener(self._on_scan)
+        if self.mqtt is not None:
+            await self.mqtt.start()  # never raises; reconnects on its own
         await self.engine.start()
         self._spawn("event-pump")
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
@@ -204,6 +209,9 @@ class Runtime:
         for drv in self.drivers:
             with contextlib.suppress(Exception):
                 await drv.stop()
+        if self.mqtt is not None:
+            with contextlib.suppress(Exception):
+                await self.mqtt.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -376,6 +384,8 @@ class Runtime:
             d = asdict(drv.status())
             drivers.append({k: (v if isinstance(v, (int, float, str, bool, type(None), dict, list)) else str(v))
                             for k, v in d.items()})
+        if self.mqtt is not None:
+            drivers.append({"name": "mqtt", "protocol": "mqtt (northbound)", **self.mqtt.status()})
         summary = self.alarms.summary()
         return RuntimeStatus(
             drivers=drivers,
@@ -544,7 +554,20 @@ class Runtime:
                           created_ts=u.created_ts, disabled=u.disabled)
 
     async def get_user(self, username: str) -> UserRecord | None:
-        return self._user(await self.historian.get_user(username))
+        """The stored user; while the database is unreachable, the last record read (so operators keep
+        the HMI during a database outage; nobody can change users meanwhile, they live in that database)."""
+        try:
+            user = self._user(await self.historian.get_user(username))
+        except Exception:  # noqa: BLE001 - database down: fall back, else let the HMI report the error
+            cached = self._users_seen.get(username)
+            if cached is None:
+                raise
+            return cached
+        if user is None:
+            self._users_seen.pop(username, None)
+        else:
+            self._users_seen[username] = user
+        return user
 
     async def create_user(self, username: str, password_hash: str, role: Role) -> UserRecord:
         u = self._user(await self.historian.create_user(username, password_hash, role.value))
