@@ -149,7 +149,9 @@ def test_config_defaults_and_refusals() -> None:
 def test_plant_config_takes_northbound_and_units(plant: PlantConfig) -> None:
     p = PlantConfig.model_validate({**plant.model_dump(), "northbound": {"mqtt": {"host": "mes", "patterns": ["line1.*"]}}})
     assert p.northbound.mqtt is not None and p.northbound.mqtt.patterns == ["line1.*"]
-    assert plant.northbound.mqtt is None and create_mqtt_publisher(plant, TagStore()) is None
+    bare = PlantConfig.model_validate({**plant.model_dump(), "northbound": {}})
+    assert bare.northbound.mqtt is None and create_mqtt_publisher(bare, TagStore()) is None
+    assert plant.northbound.mqtt is not None  # the example plant publishes (MQTT_HOST, default loopback)
     units = plant_units(plant)
     assert units and all(isinstance(u, str) and u for u in units.values())
 
