@@ -131,6 +131,7 @@ class Runtime:
         """Alarms are not evaluated until every device delivered data or this long after start: a
         restart must not annunciate every interlock because its inputs were still unread."""
         self._alarms_live = False
+        self._settled_scans = 0
         # current density (A/dm2) = measured current / load area, per rectifier loop: the plating
         # process parameter the HMI trends and the load record reports
         self._cd_tags: list[tuple[str, str, str]] = []
@@ -277,7 +278,10 @@ class Runtime:
                 waiting = any(snapshot[t.name].reason is QualityReason.WAITING_FOR_INITIAL_DATA
                               for t in self.plant.tags if t.device is not None and t.name in snapshot)
                 started = self.started_ts if self.started_ts is not None else r.ts
-                if waiting and r.ts - started < self.startup_grace_s:
+                # the scan that just ran read an earlier snapshot: wait until a few scans in a row saw
+                # every device's data before the interlock and quality states count as alarms
+                self._settled_scans = 0 if waiting else self._settled_scans + 1
+                if self._settled_scans < 3 and r.ts - started < self.startup_grace_s:
                     return
                 self._alarms_live = True
             self.alarms.evaluate(r.ts, snapshot)
