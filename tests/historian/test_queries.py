@@ -40,7 +40,9 @@ def reference(ts: np.ndarray, vals: np.ndarray, qual: np.ndarray, start: float, 
     m = (ts >= start) & (ts < end)
     ts, vals, qual = ts[m], vals[m], qual[m]
     width = (end - start) / n
-    b = np.minimum(np.floor((ts - start) / width).astype(int), n - 1)
+    # bucket i covers [start + i*width, start + (i+1)*width), the last one ends at end (as documented)
+    edges = start + np.arange(1, n) * width
+    b = np.searchsorted(edges, ts, side="right")
     nxt = np.append(ts[1:], np.nan)
     bend = np.where(b == n - 1, end, start + (b + 1) * width)
     hold = np.where(np.isnan(nxt) | (nxt > bend), bend, nxt)

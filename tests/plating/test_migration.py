@@ -50,7 +50,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_upgrade_downgrade(url: str) -> None:
-    await upgrade(url)
+    await upgrade(url, "0002_plating")
     assert await current(url) == "0002_plating"
     assert PLATING <= await _tables(url)
     await downgrade(url, "0001_initial")
