@@ -79,6 +79,10 @@ async def test_runtime_end_to_end_in_process(tmp_path: Path, db_url: str) -> Non
             await until(lambda: rt.tags.get(pv).good, 15, "voted nickel temperature Good")
             await until(lambda: rt.tags.get("line1.rinse1.conductivity").good, 15, "OPC UA value Good")
             await until(lambda: rt.ready()[0], 10, "ready")
+            # a start must not annunciate interlocks whose inputs were merely unread yet
+            await asyncio.sleep(1.0)
+            noise = [a.id for a in rt.active_alarms() if "waiting_for_initial_data" in a.message]
+            assert noise == []
             truth = sim.truth()
             t_true = truth["tanks"]["nickel"]["temperature_c"]
             assert abs(float(rt.tags.get(pv).value) - t_true) < 1.0  # type: ignore[arg-type]
