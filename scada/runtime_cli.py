@@ -34,9 +34,12 @@ async def _serve(runtime: object, settings: object, host: str, port: int, *, ban
     await runtime.start()  # type: ignore[attr-defined]
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     try:
-        if banner:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has a flag only
+            await asyncio.sleep(0.05)
+        if banner and server.started:
             print(banner, flush=True)
-        await server.serve()
+        await serving
     finally:
         await runtime.stop()  # type: ignore[attr-defined]
 
@@ -166,8 +169,12 @@ def register(app: typer.Typer) -> None:
                     app = create_app(runtime, settings)
                     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
                     try:
-                        print("\n".join(banner_lines), flush=True)
-                        await server.serve()
+                        serving = asyncio.create_task(server.serve())
+                        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has a flag only
+                            await asyncio.sleep(0.05)
+                        if server.started:  # the banner promises a working URL: print it once it is true
+                            print("\n".join(banner_lines), flush=True)
+                        await serving
                     finally:
                         await runtime.stop()
 
