@@ -287,6 +287,32 @@ class InterlockEngine:
     def _get(self, tank: str, interlock: str) -> InterlockState | None:
         return self.states.get(f"{tank}.{interlock}")
 
+    def restore_latched(self, journal: Iterable[Event]) -> list[str]:
+        """Re-latch the interlocks whose last journal record (newest first) says tripped or latched.
+
+        After a restart (or a kill -9) a latched trip must still wait for an operator reset: the cause
+        may have cleared while we were down, but nobody has looked at it. Bypasses are deliberately not
+        restored (a restart ends them: fail-safe). Returns the keys re-latched.
+        """
+        seen: set[str] = set()
+        restored: list[str] = []
+        for ev in journal:
+            if ev.kind is not EventKind.INTERLOCK or ev.source in seen:
+                continue
+            if ev.state not in ("tripped", "latched", "normal", "reset"):
+                continue  # bypass records do not decide the latch
+            seen.add(ev.source)
+            st = self.states.get(ev.source)
+            if st is None or not st.config.latch or ev.state not in ("tripped", "latched"):
+                continue
+            st.latched = True
+            st.status = InterlockStatus.LATCHED
+            st.first_out = str(ev.data.get("first_out") or "") or None
+            st.first_out_reason = f"restored after restart ({ev.message})"
+            st.trip_ts = ev.ts
+            restored.append(st.key)
+        return restored
+
     def reset(self, tank: str, interlock: str, user: str, now: float, ts: float) -> ActionResult:
         """Operator reset of a latched interlock: refused while the cause persists (the cause is named)."""
         st = self._get(tank, interlock)

@@ -157,6 +157,12 @@ class Runtime:
         self.tags.declare(t.name for t in self.plant.tags)
         self.tags.declare(cd for _, _, cd in self._cd_tags)
         await restore_from_journal(self.alarms, self.historian)
+        journal = await self.historian.query_events(kinds=[EventKind.INTERLOCK], newest_first=True, limit=20_000)
+        relatched = self.engine.core.interlocks.restore_latched(journal)
+        if relatched:
+            log.warning("interlocks latched before the restart stay latched until reset: %s", ", ".join(relatched))
+            self._queue_event(Event(ts=self.clock(), kind=EventKind.SYSTEM, source="runtime", state="restored",
+                                    message=f"latched interlocks restored: {', '.join(relatched)}"))
         self.journal = JournalWriter(self.alarms, self.historian)
         self._spawn("alarm-journal")
         self.plating = PlatingService(self.plant, SqlPlatingStore(self.historian.engine), sink=self._queue_event)

@@ -256,8 +256,6 @@ def test_kill9_restart_restores_state(pg_line: PgLine) -> None:
     assert interlock(api, "soak", "over_temp")["status"] == "healthy"
 
 
-@pytest.mark.xfail(strict=True, reason="latched interlocks are not persisted: after kill -9 and restart the "
-                   "interlock engine starts healthy (scada/interlocks.py has no restore; decision 0003 is silent)")
 def test_latched_interlock_survives_restart() -> None:
     """The soak over_temp trip latched before the kill -9 must still be latched after the restart."""
     assert AFTER_RESTART, "runs after test_kill9_restart_restores_state"
