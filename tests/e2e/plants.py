@@ -31,6 +31,8 @@ def accelerated(data: dict[str, Any]) -> None:
             # would be 6 s and 0.1 s at 100x; 20 s keeps the overshoot of the 3x element small
             loop["pid"]["ti_s"] = 20.0
             loop["pid"]["cycle_s"] = 1.0
+        if loop["id"] == "rectifier":
+            loop["rectifier"]["ramp_s"] = 1.0  # the soft start is real seconds too (20 s of plant time)
         if loop["id"] == "ph":
             # a 5 s pulse of plant time is 0.05 s at 100x: 0.5 s real = 50 s of pumping (~0.15 pH)
             loop["dosing"].update({"pulse_s": 0.5, "min_interval_s": 3, "max_doses_per_hour": 600})

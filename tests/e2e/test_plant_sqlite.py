@@ -139,6 +139,61 @@ def test_heat_up_to_setpoint_and_hold(line: Line) -> None:
     assert lo is not None and lo <= NICKEL_T0 + 2.0
 
 
+# ------------------------------------------------------------------------------------------ a load
+
+
+def test_load_through_the_line_with_traceability(line: Line) -> None:
+    """Recipe (engineer), load (operator), PLC load-present edges in and out of the nickel tank:
+    the load is tracked, the rectifier runs at CD x area, the record has the amp-hours and thickness."""
+    eng, op = line.api, line.server.client("operator")
+    body = {"part_number": "E2E-1", "description": "e2e bracket", "steps": [
+        {"tank": "nickel", "dwell_min_s": 2, "dwell_max_s": 600, "current_density_a_dm2": 2.0,
+         "temperature_c": {"min": 50, "max": 60}, "ph": {"min": 3.8, "max": 4.6}}]}
+    status, out = eng.request("PUT", "/api/recipes/e2e-ni", {"body": body, "comment": "e2e"})
+    assert status == 200, out
+    status, load = op.request("POST", "/api/loads", {"part_number": "E2E-1", "quantity": 10, "area_dm2": 20.0,
+                                                      "id": "E2E-L1", "customer_order": "PO-1"})
+    assert status == 201, load
+    assert load["status"] == "queued" and load["recipe_id"] == "e2e-ni"
+
+    def bath_in_window() -> bool:  # (when this test runs alone the bath is still heating up)
+        t, p = pv(eng, "nickel", "temperature"), pv(eng, "nickel", "ph")
+        return t["quality"] == p["quality"] == "good" and 51 <= t["value"] <= 59 and 3.9 <= p["value"] <= 4.5
+
+    wait_until(bath_in_window, 90, interval=0.5, what="the nickel bath inside the recipe window")
+    line.sim.put_load("nickel", 20.0)  # the hoist lowers the rack: load_present rises on the PLC
+    entered = wait_until(lambda: (ld := op.get("/api/loads/E2E-L1"))["status"] == "in_tank" and ld, 5,
+                         what="the load in the nickel tank")
+    assert entered["tank"] == "nickel" and entered["visits"][0]["entry_source"] == "plc"
+    assert abs(entered["current_a"] - 40.0) < 1e-6  # 2 A/dm2 x 20 dm2
+    wait_until(lambda: abs(pv(eng, "nickel", "current")["value"] - 40.0) <= 4.0, 10, what="rectifier at 40 A")
+    time.sleep(6.0)
+    truth = line.sim.remove_load("nickel")["load"]  # the rack comes out: load_present falls
+    done = wait_until(lambda: (ld := op.get("/api/loads/E2E-L1"))["status"] == "done" and ld, 5, what="load done")
+    assert done["visits"][0]["exit_source"] == "plc"
+
+    rec = op.get("/api/loads/E2E-L1/record")
+    assert rec["load"]["id"] == "E2E-L1" and len(rec["steps"]) == 1
+    step = rec["steps"][0]
+    assert step["tank"] == "nickel" and step["dwell_s"] >= 6.0
+    # our amp-hours are real time; the simulator's are simulated time (SPEED x)
+    sim_ah = truth["amp_hours"] / SPEED
+    assert rec["amp_hours"] == pytest.approx(sim_ah, rel=0.15), (rec["amp_hours"], truth)
+    assert step["thickness_um"] > 0 and rec["thickness_um"]["Ni"] == pytest.approx(step["thickness_um"])
+    sim_um = truth["thickness_um"] / SPEED
+    assert step["thickness_um"] == pytest.approx(sim_um, rel=0.15), (step["thickness_um"], truth)
+    assert rec["conforming"], rec["nonconformities"]
+    status, csv_text = op.request("GET", "/api/loads/E2E-L1/record.csv")
+    assert status == 200 and "E2E-L1" in str(csv_text)
+    status, html = op.request("GET", "/api/loads/E2E-L1/report")
+    assert status == 200 and "E2E-L1" in str(html)
+    # the load is in the database (plating tables) and its moves in the journal
+    # (PLC moves are persisted every persist_interval_s, 10 s)
+    wait_until(lambda: line.sql("SELECT status FROM loads WHERE id = 'E2E-L1'") == [("done",)], 15,
+               what="the finished load in the loads table")
+    assert line.sql("SELECT count(*) FROM events WHERE kind = 'load'")[0][0] >= 2
+
+
 # ------------------------------------------------------------------------------------------ probes
 
 
