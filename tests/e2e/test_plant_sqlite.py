@@ -359,15 +359,21 @@ def test_plc_comm_loss_and_return(line: Line) -> None:
         status, body = op.request("POST", "/api/interlocks/nickel.over_temp/reset", {"comment": "link back"})
         assert status == 200, body
     wait_until(lambda: interlock(api, "nickel", "over_temp")["status"] == "healthy", 5, what="over_temp healthy")
-    for tank_id, il_id in (("chrome", "exhaust"), ("chrome", "over_temp"), ("soak", "over_temp"),
-                           ("ecleaner", "over_temp"), ("nickel", "dry_fire"), ("chrome", "dry_fire"),
-                           ("soak", "dry_fire"), ("ecleaner", "dry_fire")):
-        def reset_when_possible(tank_id: str = tank_id, il_id: str = il_id) -> bool:
-            if interlock(api, tank_id, il_id)["status"] == "latched":
-                op.request("POST", f"/api/interlocks/{tank_id}.{il_id}/reset", {"comment": "link back"})
-            return interlock(api, tank_id, il_id)["status"] == "healthy"
+    # every other trip of the outage (Bad inputs latch: e-stop chain, dry-fire, rectifier, exhaust) is
+    # reset by the operator once its cause is gone; afterwards nothing may still hold an output
+    def reset_all_latched() -> bool:
+        pending = []
+        for t in api.get("/api/tanks"):
+            for il in tank_view(api, t["id"])["interlocks"]:
+                if il["status"] == "latched":
+                    op.request("POST", f"/api/interlocks/{il['id']}/reset", {"comment": "link back"})
+                if il["status"] != "healthy":
+                    pending.append(il["id"])
+        return not pending
 
-        wait_until(reset_when_possible, 10, interval=0.5, what=f"{tank_id}.{il_id} healthy")
+    wait_until(reset_all_latched, 15, interval=0.5, what="every interlock healthy after resets")
+    temp_loop = next(lp for lp in tank_view(api, "nickel")["loops"] if lp["loop"] == "temp")
+    assert "interlock" not in temp_loop["detail"], temp_loop
     wait_until(lambda: abs(pv(api, "nickel", "temperature")["value"] - 55.0) <= 1.5, 30,
                what="nickel back at its setpoint")
 
