@@ -25,7 +25,9 @@ Defaults (only where the tank does not define its own alarm on that sensor group
 * every sensor group: a quality alarm on Bad quality (on-delay 5 s, NAMUR NE 43 asks >= 4 s before a
   failure current counts); high priority when the group feeds an interlock or loop, else medium.
 * every redundant sensor group (2 or 3 probes): ``<tank>.<group>.discrepancy`` (low) on the scan engine's
-  ``<tp>.<group>.discrepancy`` flag (the engine applies ``discrepancy_delay_s``).
+  ``<tp>.<group>.discrepancy`` flag (the engine applies ``discrepancy_delay_s``), and
+  ``<tank>.<group>.degraded`` (high when the group feeds an interlock, else medium; 5 s on-delay) on
+  ``<tp>.<group>.degraded``: a probe is excluded, one more failure loses the measurement.
 * every pH dosing loop: ``<tank>.<loop>.ineffective`` (medium) on ``<tp>.<loop>.ineffective``.
 * every interlock: a trip alarm with the interlock's priority.
 """
@@ -303,6 +305,17 @@ def build_definitions(plant: PlantConfig) -> list[AlarmDef]:
                     id=f"{tank.id}.{group}.discrepancy", kind=DefKind.DISCRETE, priority=Priority.LOW,
                     area=tank.area, message=f"{tank.name}: {group} probes disagree (check calibration)",
                     tank=tank.id, source=group, tag=tag, unit=sg.unit, origin="default",
+                ))
+        for group, sg in tank.sensors.items():
+            tag = f"{tprefix}.{group}.degraded"
+            if len(sg.tags) > 1 and tag not in discrete_sources:
+                # one probe of a redundant group lost: the vote still works, but the next failure is the
+                # last warning; redundancy must be restored (IEC 61511: limited time in degraded mode)
+                defs.append(AlarmDef(
+                    id=f"{tank.id}.{group}.degraded", kind=DefKind.DISCRETE,
+                    priority=Priority.HIGH if _feeds_protection(tank, group) else Priority.MEDIUM,
+                    area=tank.area, message=f"{tank.name}: {group} redundancy degraded (a probe is excluded)",
+                    tank=tank.id, source=group, tag=tag, unit=sg.unit, origin="default", on_delay_s=5.0,
                 ))
         for loop in tank.loops:
             tag = f"{tprefix}.{loop.id}.ineffective"
