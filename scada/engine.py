@@ -397,7 +397,8 @@ class ScanCore:
         for key, view in ilr.views.items():
             tank_id, il_id = key.split(".", 1)
             tp = self.prefix[tank_id]
-            detail = "; ".join(view.causes) or (f"first out: {view.first_out}" if view.first_out else "")
+            # two conditions on one bad input give the same reason twice: say it once
+            detail = "; ".join(dict.fromkeys(view.causes)) or (f"first out: {view.first_out}" if view.first_out else "")
             published[f"{tp}.interlock.{il_id}"] = Sample(value=view.forcing, quality=Quality.GOOD, server_ts=ts,
                                                           detail=detail)
             published[f"{tp}.interlock.{il_id}.state"] = good(INTERLOCK_CODES[view.status])
