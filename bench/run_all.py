@@ -202,6 +202,21 @@ def p_memory(out: str, rows_json: list[dict[str, object]]) -> list[Row]:
                 f"{r['ratio']}x RSS", str(r["target"]), verdict(bool(r["pass"]))) for r in rows_json]
 
 
+def p_system(out: str, rows_json: list[dict[str, object]]) -> list[Row]:
+    if not rows_json:
+        raise ValueError("bench_system wrote no rows")
+    rows = []
+    for r in rows_json:
+        target = str(r.get("target") or "-")
+        v = "info" if "pass" not in r else verdict(bool(r["pass"]))
+        base = str(r.get("baseline") or "-")
+        if base != "-" and r.get("unit") == "ms":
+            base += " bare asyncio timer"
+        rows.append(Row("system", f"server: {r['metric']}", f"{r['ours']} {r.get('unit', '')}".strip(), base,
+                        f"{r['ratio']}x" if r.get("ratio") else "-", target, v))
+    return rows
+
+
 @dataclass
 class Bench:
     name: str
@@ -234,6 +249,7 @@ BENCHES = [
     Bench("mqtt", "bench_mqtt.py", p_mqtt, 600, needs=mqtt_broker),
     Bench("simulator", "bench_simulator.py", p_simulator, 300),
     Bench("memory", "bench_memory.py", p_memory, 600, json_out=True),
+    Bench("system", "bench_system.py", p_system, 600, json_out=True),
 ]
 
 
