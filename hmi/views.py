@@ -92,7 +92,9 @@ class TagCatalog:
     def meta_dict(self, name: str) -> dict[str, object]:
         """JSON metadata of a tag, built once (``derived`` for tags the config does not name)."""
         d = self._meta_dicts.get(name)
-        return d if d is not None else TagMeta(name=name, kind="derived").to_dict()
+        if d is None:  # derived tags appear at run time; cache them too (dict writes are atomic)
+            d = self._meta_dicts[name] = TagMeta(name=name, kind="derived").to_dict()
+        return d
 
     def tank_prefix(self, tank: TankConfig) -> str:
         return tank.tag_prefix(self.line_prefix)
