@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BENCHES = {"modbus", "scan", "alarms", "plating", "historian", "api", "mqtt", "simulator", "memory"}
+BENCHES = {"modbus", "scan", "alarms", "plating", "historian", "api", "mqtt", "simulator", "memory", "system"}
 
 pytestmark = pytest.mark.slow
 
