@@ -184,16 +184,16 @@ class Runtime:
         self.engine.add_listener(self._on_scan)
         if self.mqtt is not None:
             await self.mqtt.start()  # never raises; reconnects on its own
-        await self.engine.start()
-        self._spawn("event-pump")
-        self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
-        self._started = True
-        self.started_ts = self.clock()
         # Everything built so far (config models, modules, schemas, drivers) lives as long as the process.
         # Moving it out of the collector's reach keeps full collections short: without this a 1,000-tag
         # plant saw 100-300 ms gen-2 pauses that stalled the scan (bench/bench_system.py).
         gc.collect()
         gc.freeze()
+        await self.engine.start()
+        self._spawn("event-pump")
+        self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
+        self._started = True
+        self.started_ts = self.clock()
         self._queue_event(Event(ts=self.clock(), kind=EventKind.SYSTEM, source="runtime", message="server started",
                                 state="started"))
 

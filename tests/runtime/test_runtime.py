@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +47,14 @@ async def until(pred: Callable[[], Any], limit_s: float, what: str, info: Callab
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'scada.db'}"
-    return request.getfixturevalue("postgres_url")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'scada.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    await _reset_pg(url)
+    yield url
+    await _reset_pg(url)  # the session database is shared: leave no journal (latched trips) behind
 
 
 async def _reset_pg(url: str) -> None:
@@ -68,7 +72,6 @@ async def _reset_pg(url: str) -> None:
 
 @pytest.mark.slow
 async def test_runtime_end_to_end_in_process(tmp_path: Path, db_url: str) -> None:
-    await _reset_pg(db_url)
     sim = PlantSimulator(load_config(EXAMPLE), speed=1.0, seed=3)
     async with SimulatorServers(sim, modbus_port=0, opcua_port=0, scan_s=0.05) as srv:
         plant = plant_on(tmp_path, srv.modbus_port, srv.opcua_port)
