@@ -9,6 +9,7 @@ poll: a stale number must never look live.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -17,6 +18,16 @@ from scada.tags import Sample, Value
 
 SampleSink = Callable[[dict[str, Sample]], object]
 """Receives ``{tag name: sample}`` after every poll (must not block)."""
+
+
+def deliver(sink: SampleSink, samples: dict[str, Sample], who: str, log: logging.Logger) -> None:
+    """Hand a batch to the sink; a broken consumer is logged and must never kill the poller."""
+    if not samples:
+        return
+    try:
+        sink(samples)
+    except Exception:  # noqa: BLE001 - isolation is the point
+        log.exception("%s: sample sink raised", who)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from pymodbus import FramerType, ModbusException
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException
 
-from drivers.base import DriverStatus, SampleSink, WriteResult
+from drivers.base import DriverStatus, SampleSink, WriteResult, deliver
 from drivers.codec import EncodeResult, TagCodec, set_bit
 from drivers.planner import PlanItem, ReadPlan, ReadRequest, plan_reads
 from drivers.stats import HealthLog, LatencyRing
@@ -486,12 +486,7 @@ class ModbusDriver:
         return None
 
     def _emit(self, samples: dict[str, Sample]) -> None:
-        if not samples:
-            return
-        try:
-            self.sink(samples)
-        except Exception:  # noqa: BLE001 - a broken consumer must not kill the poller
-            log.exception("modbus %s: sample sink raised", self.name)
+        deliver(self.sink, samples, f"modbus {self.name}", log)
 
     # ------------------------------------------------------------------ writes
 

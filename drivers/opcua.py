@@ -29,7 +29,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
-from drivers.base import DriverStatus, SampleSink, WriteResult
+from drivers.base import DriverStatus, SampleSink, WriteResult, deliver
 from drivers.codec import INT_RANGES, Encoding, TagCodec
 from drivers.stats import HealthLog, LatencyRing
 from scada.config.devices import OpcUaDevice
@@ -374,12 +374,7 @@ class OpcUaDriver:
         self._emit({n: self._sample(n, dv, now) for n in names})
 
     def _emit(self, samples: dict[str, Sample]) -> None:
-        if not samples:
-            return
-        try:
-            self.sink(samples)
-        except Exception:  # noqa: BLE001 - a broken consumer must not kill the driver
-            log.exception("opcua %s: sample sink raised", self.name)
+        deliver(self.sink, samples, f"opcua {self.name}", log)
 
     # ------------------------------------------------------------------ writes
 
